@@ -1,0 +1,30 @@
+// Metadata writes are write-temp + fsync + rename, so a crash leaves the old or the new file, never half.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const fd = fs.openSync(tmp, 'w', mode);
+  try {
+    if (typeof data === "string") fs.writeSync(fd, data);
+    else fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
+}
+
+export function readJson<T = unknown>(file: string): T {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+}
