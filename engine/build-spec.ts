@@ -3,21 +3,14 @@
 import path from 'node:path';
 import type { Spec, Mount } from '../runtime/spec/config-schema.js';
 import { invalidArgument } from '../lib/errors.js';
+import type { ContainerConfig } from '../image/index.js';
+
+/** What the image contributes: image/'s checked view of the image config (all fields optional here). */
+export type ImageRunConfig = Partial<ContainerConfig>;
 import { resolveUser } from './resolve-user.js';
 import {
   DEFAULT_CAPABILITIES, DEFAULT_PATH_ENV, MASKED_PATHS, READONLY_PATHS, defaultDeviceRules, defaultMounts,
 } from './container-defaults.js';
-
-/** The parts of an OCI image config's `config` object a container uses (image-spec config.md). */
-export interface ImageRunConfig {
-  Entrypoint?: string[] | null;
-  Cmd?: string[] | null;
-  Env?: string[] | null;
-  WorkingDir?: string;
-  User?: string;
-  StopSignal?: string;
-  Labels?: Record<string, string> | null;
-}
 
 export interface BindMount { source: string; destination: string; readonly?: boolean; options?: string[] }
 export interface TmpfsMount { destination: string; options?: string[] }
@@ -103,17 +96,17 @@ function namespaceFor(type: string, mode: 'private' | 'host' | { path: string } 
 }
 
 export function buildSpec(image: ImageRunConfig, opts: ContainerOptions, allCaps: readonly string[]): Spec {
-  const entrypoint = opts.entrypoint ?? image.Entrypoint ?? [];
-  const cmd = opts.command ?? (opts.entrypoint ? [] : (image.Cmd ?? []));
+  const entrypoint = opts.entrypoint ?? image.entrypoint ?? [];
+  const cmd = opts.command ?? (opts.entrypoint ? [] : (image.cmd ?? []));
   const args = [...entrypoint, ...cmd];
   if (args.length === 0) throw invalidArgument('no command specified: the image has no Entrypoint or Cmd and none was given');
 
-  const user = resolveUser(opts.rootfs, opts.user ?? image.User, opts.groupAdd);
-  const baseEnv = image.Env && image.Env.length ? image.Env : [DEFAULT_PATH_ENV];
+  const user = resolveUser(opts.rootfs, opts.user ?? image.user, opts.groupAdd);
+  const baseEnv = image.env && image.env.length ? image.env : [DEFAULT_PATH_ENV];
   const env = mergeEnv([...baseEnv, ...(opts.tty ? ['TERM=xterm'] : [])], [...(opts.env ?? []), `HOSTNAME=${opts.hostname ?? opts.id.slice(0, 12)}`]);
   if (!env.some((e) => e.startsWith('PATH='))) env.unshift(DEFAULT_PATH_ENV);
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${user.home}`);
-  const cwd = absoluteIn(opts.workdir ?? (image.WorkingDir || '/'), 'working directory');
+  const cwd = absoluteIn(opts.workdir ?? (image.workingDir || '/'), 'working directory');
   const caps = computeCapabilities(opts, allCaps);
 
   const mounts: Mount[] = defaultMounts({ shmSize: opts.shmSize, privileged: opts.privileged });
@@ -160,7 +153,6 @@ export function buildSpec(image: ImageRunConfig, opts: ContainerOptions, allCaps
       env,
       cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1048576, soft: 1048576 }],
       noNewPrivileges: Boolean(opts.noNewPrivileges),
     },
     root: { path: opts.rootfs, readonly: Boolean(opts.readonlyRootfs) },

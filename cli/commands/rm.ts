@@ -1,0 +1,22 @@
+// `berth rm [-f] CONTAINER...`: removes the container, its snapshot, mount and files.
+import type { Register } from './index.js';
+import { containerService } from './container-common.js';
+
+export const register: Register = (program, globals) => {
+  program.command('rm')
+    .description('remove containers')
+    .argument('<container...>')
+    .option('-f, --force', 'kill a running container first')
+    .option('-v, --volumes', 'accepted for docker compatibility (anonymous volumes are not created)')
+    .action(async (names: string[], o: { force?: boolean }) => {
+      const svc = containerService(globals());
+      let failed = 0;
+      for (const n of names) {
+        try { await svc.remove(n, { force: o.force }); console.log(n); } catch (e) {
+          failed++;
+          console.error(`berth: ${(e as Error).message}`);
+        }
+      }
+      if (failed) process.exitCode = 1;
+    });
+};

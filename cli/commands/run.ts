@@ -1,0 +1,51 @@
+// `berth run IMAGE [COMMAND...]`: create + start, then attach (or print the id with -d), wait,
+// and return the container's exit code (125 when berth itself failed, as docker does).
+import type { Register } from './index.js';
+import { addCreateOptions, containerService, exitCodeOf, forwardSignals, pipeStdio, toCreateRequest, ttySize, type CreateOpts } from './container-common.js';
+import type { AttachStreams } from '../../shim/index.js';
+
+export const register: Register = (program, globals) => {
+  addCreateOptions(program.command('run')
+    .description('create and start a container from an image (or --rootfs DIR)')
+    .argument('[image]', 'image reference (or, with --rootfs, the command)')
+    .argument('[command...]', 'command and arguments')
+    .option('-d, --detach', 'run in the background and print the container id')
+    .passThroughOptions())
+    .action(async (image: string | undefined, command: string[], o: CreateOpts & { detach?: boolean }) => {
+      const g = globals();
+      if (!image && !o.rootfs) throw Object.assign(new Error('"berth run" requires an image (or --rootfs DIR)'), { exitCode: 125 });
+      const svc = containerService(g);
+      const rec = await svc.create(toCreateRequest(g, image, command, o, Boolean(o.detach)));
+      if (o.detach) {
+        try {
+          await svc.start(rec.id);
+        } catch (e) {
+          if (o.rm) await svc.remove(rec.id, { force: true }).catch(() => undefined);
+          throw e;
+        }
+        console.log(rec.id);
+        return;
+      }
+      let streams: AttachStreams | undefined;
+      let m;
+      try {
+        m = await svc.start(rec.id, {
+          ttySize: o.tty ? ttySize() : undefined,
+          beforeStart: async (mon) => { streams = await mon.attach(); },
+        });
+      } catch (e) {
+        if (o.rm) await svc.remove(rec.id, { force: true }).catch(() => undefined);
+        throw e;
+      }
+      const restore = pipeStdio(streams!, { tty: Boolean(o.tty), stdin: Boolean(o.interactive), monitor: m });
+      const stopForwarding = o.tty ? () => {} : forwardSignals((s) => m.signal(s));
+      const status = await m.waitExit();
+      await streams!.closed;
+      stopForwarding();
+      restore();
+      if (o.rm) await svc.remove(rec.id, { force: true });
+      process.exitCode = exitCodeOf(status);
+      // stdin may keep the event loop alive
+      process.stdin.destroy();
+    });
+};

@@ -1,0 +1,33 @@
+// Where the container service keeps things (DESIGN.md "Storage"): everything under --root and --state.
+import path from 'node:path';
+import fs from 'node:fs';
+import { REPO_ROOT } from '../lib/paths.js';
+
+export interface EngineConfig {
+  root: string;               // /var/lib/berth
+  state: string;              // /run/berth
+  runtime?: string;           // any runc-compatible binary; default: berth-runtime of this install
+  snapshotter?: 'overlay' | 'copy' | 'auto';
+}
+
+export class Layout {
+  constructor(readonly cfg: EngineConfig) {}
+  get containers(): string { return path.join(this.cfg.root, 'containers'); }
+  get snapshots(): string { return path.join(this.cfg.root, 'snapshots'); }
+  get volumes(): string { return path.join(this.cfg.root, 'volumes'); }
+  get runtimeRoot(): string { return path.join(this.cfg.state, 'runtime'); }
+  get namesLock(): string { return path.join(this.cfg.root, 'containers', '.names.lock'); }
+  containerDir(id: string): string { return path.join(this.containers, id); }
+  recordFile(id: string): string { return path.join(this.containerDir(id), 'container.json'); }
+  rootfs(id: string): string { return path.join(this.containerDir(id), 'rootfs'); }
+  /** The monitor's dir (session, sockets, exit.json) and the CRI-format log beside it. */
+  monitorDir(id: string): string { return path.join(this.containerDir(id), 'monitor'); }
+  logPath(id: string): string { return path.join(this.containerDir(id), 'container.log'); }
+  runtimePath(): string {
+    const p = this.cfg.runtime ?? process.env.BERTH_RUNTIME_BIN ?? path.join(REPO_ROOT, 'bin', 'berth-runtime');
+    return path.isAbsolute(p) ? p : path.resolve(p);
+  }
+  ensure(): void {
+    for (const d of [this.containers, this.runtimeRoot]) fs.mkdirSync(d, { recursive: true, mode: 0o711 });
+  }
+}

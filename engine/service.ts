@@ -1,0 +1,471 @@
+// The container service: image + options -> snapshot + bundle -> container under a monitor.
+// The CLI, the CRI server and the Docker API all call this one class, so they behave the same.
+import fs from 'node:fs';
+import path from 'node:path';
+import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
+import { writeJsonAtomic, readJson } from '../lib/atomic-write.js';
+import { withLockAsync } from '../lib/file-lock.js';
+import { ImageService, pull, type PullEvent, type RegistryOptions, parsePlatform } from '../image/index.js';
+import { containerConfig, type ContainerConfig } from '../image/index.js';
+import { openSnapshotter, mountAll, unmountAll, unpackLayers, type Snapshotter } from '../snapshotter/index.js';
+import { Monitor, createContainer as createUnderMonitor, type ExitStatus, type AttachStreams } from '../shim/index.js';
+import { CAPABILITIES } from '../runtime/caps.js';
+import { defaultSeccompProfile } from '../runtime/seccomp/default-profile.js';
+import { buildSpec, computeCapabilities, mergeEnv, type ContainerOptions } from './build-spec.js';
+import { checkContainerRecord, timed, type ContainerRecord, type TimelineEntry } from './container-record.js';
+import { writeEtcFiles } from './etc-files.js';
+import { resolveUser } from './resolve-user.js';
+import { Layout, type EngineConfig } from './layout.js';
+import { generateName, newContainerId, validateName } from './names.js';
+
+export type PullPolicy = 'missing' | 'always' | 'never';
+
+export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 'containerDir' | 'seccomp'> {
+  image?: string;              // an image reference, or
+  rootfsDir?: string;          // podman's --rootfs: run a directory as it is (no image, no snapshot)
+  name?: string;
+  pull?: PullPolicy;
+  platform?: string;
+  registry?: RegistryOptions;
+  onPullEvent?: (e: PullEvent) => void;
+  autoRemove?: boolean;
+  restartPolicy?: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  stopSignal?: string;
+  stopTimeout?: number;
+  /** 'default' (Docker's profile), 'unconfined', or a profile in the runtime-spec shape */
+  seccompProfile?: 'default' | 'unconfined' | ContainerOptions['seccomp'];
+  /** named volumes: name:/path[:ro] become binds of <root>/volumes/<name>/_data */
+  volumes?: { name: string; destination: string; readonly?: boolean }[];
+}
+
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'dead';
+
+export interface ContainerView {
+  record: ContainerRecord;
+  status: ContainerStatus;
+  pid?: number;
+  exit?: ExitStatus;
+}
+
+const SNAPSHOT_PREFIX = 'container/';
+
+export class ContainerService {
+  readonly layout: Layout;
+  readonly images: ImageService;
+  private sn?: Snapshotter;
+
+  constructor(readonly cfg: EngineConfig) {
+    this.layout = new Layout(cfg);
+    this.images = new ImageService(cfg.root);
+  }
+
+  get snapshotter(): Snapshotter {
+    this.sn ??= openSnapshotter(this.layout.snapshots, this.cfg.snapshotter ?? 'auto');
+    return this.sn;
+  }
+
+  // ---- records ------------------------------------------------------------------------
+  private readRecord(id: string): ContainerRecord {
+    const f = this.layout.recordFile(id);
+    let raw: unknown;
+    try { raw = readJson(f); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`no such container: ${id}`);
+      throw new BerthError('DATA_LOSS', `${f} cannot be read: ${(e as Error).message}`);
+    }
+    return checkContainerRecord(raw, f);
+  }
+
+  private writeRecord(r: ContainerRecord): void {
+    writeJsonAtomic(this.layout.recordFile(r.id), r);
+  }
+
+  ids(): string[] {
+    try {
+      return fs.readdirSync(this.layout.containers).filter((n) => /^[a-f0-9]{64}$/.test(n) && fs.existsSync(this.layout.recordFile(n)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+
+  records(): ContainerRecord[] {
+    const out: ContainerRecord[] = [];
+    for (const id of this.ids()) {
+      try { out.push(this.readRecord(id)); } catch { /* removed meanwhile or damaged: skip in listings */ }
+    }
+    return out;
+  }
+
+  /** A full id, a unique id prefix, or a name. */
+  resolve(idOrName: string): ContainerRecord {
+    const q = idOrName.startsWith('/') ? idOrName.slice(1) : idOrName;
+    if (!q) throw invalidArgument('container name or id cannot be empty');
+    if (/^[a-f0-9]{64}$/.test(q) && fs.existsSync(this.layout.recordFile(q))) return this.readRecord(q);
+    const all = this.records();
+    const byName = all.find((r) => r.name === q);
+    if (byName) return byName;
+    if (/^[a-f0-9]+$/.test(q)) {
+      const hits = all.filter((r) => r.id.startsWith(q));
+      if (hits.length === 1) return hits[0];
+      if (hits.length > 1) throw invalidArgument(`container id prefix ${q} is ambiguous (${hits.length} matches)`);
+    }
+    throw notFound(`no such container: ${idOrName}`);
+  }
+
+  // ---- status -------------------------------------------------------------------------
+  private monitor(r: ContainerRecord): Monitor | undefined {
+    const dir = this.layout.monitorDir(r.id);
+    if (!fs.existsSync(path.join(dir, 'session.json'))) return undefined;
+    return Monitor.load(dir);
+  }
+
+  view(r: ContainerRecord): ContainerView {
+    const m = this.monitor(r);
+    if (!m) return { record: r, status: 'created' };
+    const exit = m.exitStatus();
+    if (exit) return { record: r, status: 'exited', exit };
+    if (!m.isRunning()) {
+      // The monitor is gone without writing an exit status: say so instead of hanging forever.
+      return { record: r, status: 'exited', exit: { exitCode: 255, signal: null, exitedAt: new Date().toISOString(), reason: 'monitor died' } };
+    }
+    const paused = runtimeStatus(this.layout.runtimeRoot, r.id) === 'paused';
+    return { record: r, status: paused ? 'paused' : 'running', pid: m.pid };
+  }
+
+  list(opts: { all?: boolean } = {}): ContainerView[] {
+    const v = this.records().map((r) => this.view(r));
+    return (opts.all ? v : v.filter((x) => x.status === 'running' || x.status === 'paused'))
+      .sort((a, b) => b.record.created.localeCompare(a.record.created));
+  }
+
+  inspect(idOrName: string): ContainerView & { monitorDir: string; logPath: string } {
+    const r = this.resolve(idOrName);
+    return { ...this.view(r), monitorDir: this.layout.monitorDir(r.id), logPath: this.layout.logPath(r.id) };
+  }
+
+  // ---- create -------------------------------------------------------------------------
+  async create(req: CreateRequest): Promise<ContainerRecord> {
+    this.layout.ensure();
+    if (!req.image && !req.rootfsDir) throw invalidArgument('an image or a root filesystem directory (--rootfs) is required');
+    if (req.image && req.rootfsDir) throw invalidArgument('give an image or --rootfs, not both');
+    const timeline: TimelineEntry[] = [];
+    const id = newContainerId();
+    const dir = this.layout.containerDir(id);
+
+    // Reserve the name and the directory under one lock so two creates cannot take the same name.
+    const name = await withLockAsync(this.layout.namesLock, async () => {
+      const taken = new Set(this.records().map((r) => r.name));
+      const n = req.name ? validateName(req.name) : generateName((x) => taken.has(x));
+      if (taken.has(n)) throw alreadyExists(`the container name "${n}" is already in use`);
+      fs.mkdirSync(dir, { mode: 0o711 });
+      const placeholder: ContainerRecord = { id, name: n, image: req.image ?? req.rootfsDir!, created: new Date().toISOString(), bundle: dir, rootfs: '', labels: {}, timeline: [] };
+      this.writeRecord(placeholder);
+      return n;
+    });
+
+    let mounted = false;
+    let snapshotKey: string | undefined;
+    try {
+      let imageCfg: Partial<ContainerConfig> = {};
+      let imageId: string | undefined;
+      let rootfs: string;
+      if (req.image) {
+        const img = await timed(timeline, 'resolve', () => this.resolveImage(req, timeline));
+        imageCfg = containerConfig(img.config);
+        imageId = img.id;
+        const top = img.topChainId;
+        if (!top) throw failedPrecondition(`image ${req.image} has no layers`);
+        await timed(timeline, 'unpack', () => this.ensureUnpacked(img.layers));
+        snapshotKey = `${SNAPSHOT_PREFIX}${id}`;
+        rootfs = this.layout.rootfs(id);
+        fs.mkdirSync(rootfs);
+        const key = snapshotKey;
+        await timed(timeline, 'mount', async () => {
+          const mounts = await this.snapshotter.prepare(key, top, { 'berth.container': id });
+          mountAll(mounts, rootfs);
+          mounted = true;
+        });
+      } else {
+        rootfs = path.resolve(req.rootfsDir!);
+        if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory()) throw invalidArgument(`--rootfs ${rootfs} is not a directory`);
+      }
+
+      const hostname = req.hostname ?? id.slice(0, 12);
+      const hostNetwork = req.network === 'host';
+      writeEtcFiles(dir, { hostname, hostNetwork });
+      const binds = [...(req.binds ?? [])];
+      for (const v of req.volumes ?? []) binds.push({ source: this.volumePath(v.name), destination: v.destination, readonly: v.readonly });
+      // The default seccomp profile opens syscalls for the capabilities the container has (as moby does).
+      const caps = computeCapabilities(req, CAPABILITIES);
+      const seccomp = req.privileged || req.seccompProfile === 'unconfined' ? undefined
+        : req.seccompProfile && req.seccompProfile !== 'default' ? req.seccompProfile : defaultSeccompProfile(caps);
+      const spec = buildSpec(imageCfg, {
+        ...req, id, rootfs, containerDir: dir, hostname, binds, seccomp,
+        labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
+      }, CAPABILITIES);
+      writeJsonAtomic(path.join(dir, 'config.json'), spec);
+      const record: ContainerRecord = {
+        id, name, image: req.image ?? rootfs, ...(imageId ? { imageId } : {}), created: new Date().toISOString(),
+        ...(snapshotKey ? { snapshotKey } : {}), bundle: dir, rootfs,
+        labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
+        tty: Boolean(req.tty), stdin: Boolean(req.stdin), autoRemove: Boolean(req.autoRemove),
+        restartPolicy: req.restartPolicy ?? 'no', stopSignal: req.stopSignal ?? imageCfg.stopSignal ?? 'SIGTERM',
+        stopTimeout: req.stopTimeout ?? 10, options: publicOptions(req), timeline, restartCount: 0,
+      };
+      this.writeRecord(record);
+      return record;
+    } catch (e) {
+      if (mounted) try { unmountAll(this.layout.rootfs(id)); } catch { /* best effort: rm retries */ }
+      if (snapshotKey) await this.snapshotter.remove(snapshotKey).catch(() => undefined);
+      fs.rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private async resolveImage(req: CreateRequest, timeline: TimelineEntry[]) {
+    const ref = req.image!;
+    const policy = req.pull ?? 'missing';
+    if (policy !== 'always') {
+      try { return this.images.inspect(ref); } catch (e) {
+        if (!(e instanceof BerthError && e.code === 'NOT_FOUND') || policy === 'never') throw e;
+      }
+    }
+    await timed(timeline, 'pull', () => this.pull(ref, { platform: req.platform, registry: req.registry, onEvent: req.onPullEvent }));
+    return this.images.inspect(ref);
+  }
+
+  /** Pull and unpack an image (what `berth pull` does too). */
+  async pull(ref: string, o: { platform?: string; registry?: RegistryOptions; onEvent?: (e: PullEvent) => void } = {}) {
+    const sn = this.snapshotter;
+    return pull(this.cfg.root, ref, {
+      ...(o.registry ?? {}),
+      platform: o.platform ? parsePlatform(o.platform) : undefined,
+      onEvent: o.onEvent,
+      unpack: async (layers, openBlob) => (await unpackLayers(sn, layers, openBlob)).chainId,
+    });
+  }
+
+  private async ensureUnpacked(layers: { digest: string; mediaType: string; diffId: string; size: number; chainId: string }[]) {
+    const top = layers[layers.length - 1];
+    if (await this.snapshotter.stat(top.chainId)) return;
+    await unpackLayers(this.snapshotter, layers, (d) => this.images.content.openBlob(d));
+  }
+
+  volumePath(name: string): string {
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw invalidArgument(`invalid volume name ${JSON.stringify(name)}`);
+    const p = path.join(this.layout.volumes, name, '_data');
+    fs.mkdirSync(p, { recursive: true, mode: 0o755 });
+    return p;
+  }
+
+  // ---- start / attach -----------------------------------------------------------------
+  /**
+   * Runs the container under a fresh monitor. `beforeStart` gets the monitor after the runtime's
+   * create and before start, so an attach there misses no output.
+   */
+  async start(idOrName: string, opts: { beforeStart?: (m: Monitor) => Promise<void>; ttySize?: { rows: number; cols: number } } = {}): Promise<Monitor> {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status === 'running' || v.status === 'paused') throw failedPrecondition(`container ${r.name} is already ${v.status}`);
+    const timeline = [...(r.timeline ?? [])].filter((t) => t.phase !== 'create' && t.phase !== 'start');
+    await this.ensureRootfs(r);
+    const mdir = this.layout.monitorDir(r.id);
+    if (v.status === 'exited') await this.cleanupRuntime(r);
+    fs.rmSync(mdir, { recursive: true, force: true });
+    const m = await timed(timeline, 'create', () => createUnderMonitor({
+      id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
+      dir: mdir, logPath: this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdin, ttySize: opts.ttySize,
+      oomFile: oomFileFor(r.id),
+    }));
+    try {
+      if (opts.beforeStart) await opts.beforeStart(m);
+      await timed(timeline, 'start', () => m.start());
+    } catch (e) {
+      await m.delete({ force: true }).catch(() => undefined);
+      throw e;
+    }
+    this.writeRecord({ ...this.readRecord(r.id), timeline, startedAt: new Date().toISOString() });
+    return m;
+  }
+
+  /** The monitor of a container that has been started at least once. */
+  monitorOf(idOrName: string): Monitor {
+    const r = this.resolve(idOrName);
+    const m = this.monitor(r);
+    if (!m) throw failedPrecondition(`container ${r.name} has never been started`);
+    return m;
+  }
+
+  async attach(idOrName: string): Promise<AttachStreams> {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running') throw failedPrecondition(`cannot attach to a ${v.status} container: start it first`);
+    return this.monitorOf(r.id).attach();
+  }
+
+  private async ensureRootfs(r: ContainerRecord): Promise<void> {
+    if (!r.snapshotKey) return;
+    if (isMountPoint(r.rootfs)) return;
+    // after a reboot the mount is gone but the snapshot is on disk
+    const mounts = await this.snapshotter.mounts(r.snapshotKey);
+    fs.mkdirSync(r.rootfs, { recursive: true });
+    mountAll(mounts, r.rootfs);
+  }
+
+  // ---- stop / kill / wait -------------------------------------------------------------
+  async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running' && v.status !== 'paused') throw failedPrecondition(`container ${r.name} is not running`);
+    await this.monitorOf(r.id).signal(signal);
+  }
+
+  async wait(idOrName: string, opts: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
+    const r = this.resolve(idOrName);
+    const m = this.monitor(r);
+    if (!m) throw failedPrecondition(`container ${r.name} has never been started`);
+    return m.waitExit(opts);
+  }
+
+  /** StopSignal, then SIGKILL after `timeout` seconds (docker stop). */
+  async stop(idOrName: string, timeoutSec?: number): Promise<ExitStatus | undefined> {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running' && v.status !== 'paused') return v.exit;
+    const m = this.monitorOf(r.id);
+    const t = timeoutSec ?? r.stopTimeout ?? 10;
+    if (v.status === 'paused') await this.resume(r.id).catch(() => undefined);
+    await m.signal(r.stopSignal ?? 'SIGTERM').catch(() => undefined);
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), t * 1000);
+    try {
+      return await m.waitExit({ signal: ac.signal });
+    } catch {
+      await m.signal('SIGKILL').catch(() => undefined);
+      return m.waitExit();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async pause(idOrName: string): Promise<void> { await this.runtimeCommand(idOrName, 'pause'); }
+  async resume(idOrName: string): Promise<void> { await this.runtimeCommand(idOrName, 'resume'); }
+
+  private async runtimeCommand(idOrName: string, cmd: string): Promise<void> {
+    const r = this.resolve(idOrName);
+    const { runRuntime } = await import('../shim/runtime-cli.js');
+    await runRuntime({ runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] }, [cmd, r.id]);
+  }
+
+  // ---- remove -------------------------------------------------------------------------
+  private async cleanupRuntime(r: ContainerRecord): Promise<void> {
+    const m = this.monitor(r);
+    if (m) await m.delete({ force: true }).catch(() => undefined);
+  }
+
+  async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<ContainerRecord> {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if ((v.status === 'running' || v.status === 'paused') && !opts.force) {
+      throw failedPrecondition(`cannot remove container ${r.name}: it is ${v.status} (stop it first or use --force)`);
+    }
+    if (v.status === 'running' || v.status === 'paused') {
+      const m = this.monitorOf(r.id);
+      await m.signal('SIGKILL').catch(() => undefined);
+      const ac = new AbortController();
+      const t = setTimeout(() => ac.abort(), 10_000);
+      await m.waitExit({ signal: ac.signal }).catch(() => undefined);
+      clearTimeout(t);
+    }
+    await this.cleanupRuntime(r);
+    if (r.snapshotKey) {
+      if (isMountPoint(r.rootfs)) unmountAll(r.rootfs);
+      await this.snapshotter.remove(r.snapshotKey).catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; });
+    }
+    fs.rmSync(this.layout.containerDir(r.id), { recursive: true, force: true });
+    return r;
+  }
+
+  // ---- exec / logs / top --------------------------------------------------------------
+  async exec(idOrName: string, o: { cmd: string[]; env?: string[]; user?: string; workdir?: string; tty?: boolean; stdin?: boolean; privileged?: boolean; ttySize?: { rows: number; cols: number } }) {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running') throw failedPrecondition(`container ${r.name} is not running`);
+    if (!o.cmd.length) throw invalidArgument('exec needs a command');
+    const spec = readJson<{ process: Record<string, any> }>(path.join(r.bundle, 'config.json'));
+    const base = spec.process;
+    const user = o.user ? resolveUser(r.rootfs, o.user) : undefined;
+    const proc = {
+      ...base,
+      args: o.cmd,
+      env: mergeEnv(base.env ?? [], o.env ?? []),
+      cwd: o.workdir ?? base.cwd ?? '/',
+      terminal: Boolean(o.tty),
+      ...(user ? { user: { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids, umask: base.user?.umask } } : {}),
+    };
+    return this.monitorOf(r.id).exec({ process: proc, tty: o.tty, stdin: o.stdin, stdinOnce: o.stdin, attach: true, ttySize: o.ttySize });
+  }
+
+  logs(idOrName: string, opts: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}) {
+    const r = this.resolve(idOrName);
+    const m = this.monitor(r);
+    if (!m) return (async function* () { /* never started: no output yet */ })();
+    return m.logs(opts);
+  }
+
+  async top(idOrName: string): Promise<{ titles: string[]; processes: string[][] }> {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running' && v.status !== 'paused') throw failedPrecondition(`container ${r.name} is not running`);
+    const { runRuntime } = await import('../shim/runtime-cli.js');
+    const out = await runRuntime({ runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] }, ['ps', '--format', 'json', r.id]);
+    const pids = JSON.parse(String(out || '[]')) as number[];
+    const titles = ['PID', 'PPID', 'STAT', 'CMD'];
+    const processes: string[][] = [];
+    for (const pid of pids) {
+      try {
+        const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+        processes.push([String(pid), rest[1], rest[0], cmd]);
+      } catch { /* exited meanwhile */ }
+    }
+    return { titles, processes };
+  }
+}
+
+function publicOptions(req: CreateRequest): Record<string, unknown> {
+  const { onPullEvent: _e, registry: _r, ...rest } = req;
+  return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+}
+
+function isMountPoint(p: string): boolean {
+  try {
+    const a = fs.statSync(p);
+    const b = fs.statSync(path.dirname(p));
+    if (a.dev !== b.dev) return true;
+    // overlay on the same device is still listed in mountinfo
+    return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+  } catch {
+    return false;
+  }
+}
+
+function runtimeStatus(runtimeRoot: string, id: string): string | undefined {
+  // The frozen state lives in the cgroup; berth-runtime derives it. Read the cheap way: its state file
+  // says where the cgroup is, and the freezer tells.
+  try {
+    const st = JSON.parse(fs.readFileSync(path.join(runtimeRoot, id, 'state.json'), 'utf8')) as { cgroupPaths?: Record<string, string> };
+    const p = st.cgroupPaths ?? {};
+    if (p.freezer) return fs.readFileSync(path.join(p.freezer, 'freezer.state'), 'utf8').trim() === 'FROZEN' ? 'paused' : 'running';
+    const u = p.unified ?? p[''];
+    if (u) return /^frozen 1$/m.test(fs.readFileSync(path.join(u, 'cgroup.events'), 'utf8')) ? 'paused' : 'running';
+  } catch { /* fall through */ }
+  return undefined;
+}
+
+function oomFileFor(id: string): string | undefined {
+  if (fs.existsSync('/sys/fs/cgroup/memory')) return `/sys/fs/cgroup/memory/berth/${id}/memory.oom_control`;
+  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) return `/sys/fs/cgroup/berth/${id}/memory.events`;
+  return undefined;
+}
