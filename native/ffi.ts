@@ -124,3 +124,227 @@ export function openat2(dirfd: number, path: string, flags: number, mode: number
 export function closeFd(fd: number): void {
   call('close', [T.i32], [fd]);
 }
+
+// ---- libseccomp (seccomp owner) ----------------------------------------------------
+// The runtime compiles OCI seccomp profiles to classic BPF here, in Node; berth-init only installs
+// the bytes, so the C core needs no libseccomp. Return values are passed through raw because
+// libseccomp reports failure as -errno and seccomp_syscall_resolve_name legitimately returns
+// negative pseudo-syscall numbers for calls that exist only on other architectures.
+const SYS_memfd_create = 319;
+const SYS_seccomp = 317;
+
+/** seccomp_init(def_action): an opaque filter context; null when libseccomp rejects the action. */
+export function seccompInit(defAction: number): unknown {
+  const ctx = rawLoad('libseccomp', 'seccomp_init', T.ext, [T.u32], [defAction >>> 0]);
+  return ffi().isNullPointer(ctx as never) ? null : ctx;
+}
+
+export function seccompRelease(ctx: unknown): void {
+  rawLoad('libseccomp', 'seccomp_release', T.void, [T.ext], [ctx]);
+}
+
+/** Token for an SCMP_ARCH_* name without the prefix (e.g. "x86_64"); 0 when unknown. */
+export function seccompArchResolveName(name: string): number {
+  return rawLoad('libseccomp', 'seccomp_arch_resolve_name', T.u32, [T.str], [name]) >>> 0;
+}
+
+export function seccompArchNative(): number {
+  return rawLoad('libseccomp', 'seccomp_arch_native', T.u32, [], []) >>> 0;
+}
+
+/** 0, or -errno (-EEXIST when the architecture is already in the filter). */
+export function seccompArchAdd(ctx: unknown, archToken: number): number {
+  return rawLoad('libseccomp', 'seccomp_arch_add', T.i32, [T.ext, T.u32], [ctx, archToken >>> 0]);
+}
+
+/** Syscall number on the native arch, a negative pseudo-number, or -1 (__NR_SCMP_ERROR) when unknown. */
+export function seccompSyscallResolveName(name: string): number {
+  return rawLoad('libseccomp', 'seccomp_syscall_resolve_name', T.i32, [T.str], [name]);
+}
+
+/** Syscall number of `name` on the given SCMP_ARCH_* token (x32 numbers carry bit 30); negative when unknown there. */
+export function seccompSyscallResolveNameArch(archToken: number, name: string): number {
+  return rawLoad('libseccomp', 'seccomp_syscall_resolve_name_arch', T.i32, [T.u32, T.str], [archToken >>> 0, name]);
+}
+
+/** seccomp_rule_add_array; `args` is argCount packed struct scmp_arg_cmp (24 bytes each). 0 or -errno. */
+export function seccompRuleAddArray(ctx: unknown, action: number, syscall: number, argCount: number, args: Buffer): number {
+  return rawLoad('libseccomp', 'seccomp_rule_add_array', T.i32, [T.ext, T.u32, T.i32, T.u32, T.buf],
+    [ctx, action >>> 0, syscall, argCount, argCount > 0 ? args : Buffer.alloc(24)]);
+}
+
+/** seccomp_attr_set(ctx, attr, value): 0 or -errno. */
+export function seccompAttrSet(ctx: unknown, attr: number, value: number): number {
+  return rawLoad('libseccomp', 'seccomp_attr_set', T.i32, [T.ext, T.i32, T.u32], [ctx, attr, value >>> 0]);
+}
+
+/** Writes the filter's BPF program to fd: 0 or -errno. */
+export function seccompExportBpf(ctx: unknown, fd: number): number {
+  return rawLoad('libseccomp', 'seccomp_export_bpf', T.i32, [T.ext, T.i32], [ctx, fd]);
+}
+
+/** libseccomp's own version as [major, minor, micro]. */
+export function seccompVersion(): [number, number, number] {
+  const v = rawLoad('libseccomp', 'seccomp_version', T.ext, [], []);
+  const b = createExternalBuffer(v, 12);
+  return [b.readUInt32LE(0), b.readUInt32LE(4), b.readUInt32LE(8)];
+}
+
+export function memfdCreate(name: string, flags: number): number {
+  return call('syscall', [T.i64, T.str, T.u32], [SYS_memfd_create, name, flags], `memfd_create ${name}`);
+}
+
+/**
+ * Whether the kernel accepts SECCOMP_SET_MODE_FILTER with these flags: called with a NULL program,
+ * so nothing is ever installed; a kernel that knows the flags fails copying the program (EFAULT),
+ * one that does not rejects the flags first (EINVAL).
+ */
+export function seccompFlagsSupported(flags: number): boolean {
+  const r = ffi().load({
+    library: lib('libc'), funcName: 'syscall', retType: T.i64, paramsType: [T.i64, T.u32, T.u32, T.u64],
+    paramsValue: [SYS_seccomp, 1, flags >>> 0, 0], errno: true,
+  } as never) as unknown as { value: number; errnoCode: number };
+  return r.value < 0 && r.errnoCode === 14;
+}
+
+// ---- snapshotter: device nodes, xattrs, new mount API ------------------------------------
+// Node's fs has no mknod and no xattrs; the layer applier needs both (devices, fifos, overlay
+// whiteouts, security.capability). The new mount API (fsopen/fsconfig) lets overlay take its
+// lower dirs one by one ("lowerdir+", kernel >= 6.8), so long layer chains are not bounded by
+// the one-page limit of mount(2)'s data string.
+const SYS_move_mount = 429;
+const SYS_fsopen = 430;
+const SYS_fsconfig = 431;
+const SYS_fsmount = 432;
+export const AT_FDCWD = -100;
+
+/** makedev(3) for Linux's dev_t encoding. */
+export function makedev(major: number, minor: number): number {
+  return (((major & 0xfffff000) * 2 ** 32) + ((major & 0xfff) << 8) + ((minor & 0xffffff00) * 2 ** 12) + (minor & 0xff));
+}
+
+/** mknodat(2): `mode` includes the file type bits (S_IFCHR, S_IFBLK, S_IFIFO). */
+export function mknodat(dirfd: number, name: string, mode: number, dev: number): void {
+  call('mknodat', [T.i32, T.str, T.u32, T.u64], [dirfd, name, mode, dev], `${name}`);
+}
+
+/** lsetxattr(2): never follows a final symlink. */
+export function lsetxattr(path: string, name: string, value: Buffer, flags = 0): void {
+  call('lsetxattr', [T.str, T.str, T.buf, T.u64, T.i32], [path, name, value, value.length, flags], `${name} on ${path}`);
+}
+
+function xattrRead(fn: 'lgetxattr' | 'llistxattr', path: string, name: string | undefined): Buffer {
+  // ffi-rs copies U8Array arguments in, not out: give libc malloc'd memory and read it back.
+  for (let size = 256; ; size *= 4) {
+    const ptr = rawLoad('libc', 'malloc', T.ext, [T.u64], [size]);
+    try {
+      const n = name === undefined
+        ? call(fn, [T.str, T.ext, T.u64], [path, ptr, size], path)
+        : call(fn, [T.str, T.str, T.ext, T.u64], [path, name, ptr, size], `${name} on ${path}`);
+      return Buffer.from(createExternalBuffer(ptr, n));
+    } catch (e) {
+      if (e instanceof SyscallError && e.errno === 34 && size < 1 << 20) continue; // ERANGE: grow
+      throw e;
+    } finally {
+      rawLoad('libc', 'free', T.void, [T.ext], [ptr]);
+    }
+  }
+}
+
+/** lgetxattr(2); throws SyscallError (errno 61 ENODATA) when the attribute is absent. */
+export function lgetxattr(path: string, name: string): Buffer {
+  return xattrRead('lgetxattr', path, name);
+}
+
+/** llistxattr(2): the attribute names of `path` (not following a final symlink). */
+export function llistxattr(path: string): string[] {
+  return xattrRead('llistxattr', path, undefined).toString('latin1').split('\0').filter(Boolean);
+}
+
+export const FSCONFIG = { SET_FLAG: 0, SET_STRING: 1, CMD_CREATE: 6 } as const;
+export const MOUNT_ATTR = { RDONLY: 0x1, NOSUID: 0x2, NODEV: 0x4, NOEXEC: 0x8 } as const;
+
+export function fsopen(fstype: string): number {
+  return call('syscall', [T.i64, T.str, T.u32], [SYS_fsopen, fstype, 1 /* FSOPEN_CLOEXEC */], `fsopen ${fstype}`);
+}
+
+export function fsconfigString(fd: number, key: string, value: string): void {
+  call('syscall', [T.i64, T.i32, T.u32, T.str, T.str, T.i32], [SYS_fsconfig, fd, FSCONFIG.SET_STRING, key, value, 0], `fsconfig ${key}=${value}`);
+}
+
+export function fsconfigFlag(fd: number, key: string): void {
+  call('syscall', [T.i64, T.i32, T.u32, T.str, T.i64, T.i32], [SYS_fsconfig, fd, FSCONFIG.SET_FLAG, key, 0, 0], `fsconfig ${key}`);
+}
+
+export function fsconfigCreate(fd: number): void {
+  call('syscall', [T.i64, T.i32, T.u32, T.i64, T.i64, T.i32], [SYS_fsconfig, fd, FSCONFIG.CMD_CREATE, 0, 0, 0], 'fsconfig create');
+}
+
+/** fsmount(2): returns a detached mount fd; `attrs` are MOUNT_ATTR_* bits. */
+export function fsmount(fd: number, attrs: number): number {
+  return call('syscall', [T.i64, T.i32, T.u32, T.u32], [SYS_fsmount, fd, 1 /* FSMOUNT_CLOEXEC */, attrs], 'fsmount');
+}
+
+/** move_mount(2) of a detached mount fd onto `target`. */
+export function moveMountFd(mfd: number, target: string): void {
+  call('syscall', [T.i64, T.i32, T.str, T.i32, T.str, T.u32], [SYS_move_mount, mfd, '', AT_FDCWD, target, 4 /* MOVE_MOUNT_F_EMPTY_PATH */], `move_mount to ${target}`);
+}
+
+// ---- bpf(2) and native memory (added for the cgroup v2 device filter, runtime/cgroups) ----------
+// bpf(2) attributes hold pointers to other buffers (instructions, license, log), so those must live at
+// stable native addresses: NativeMem is calloc'd memory seen from JS as a Buffer, with its address.
+const SYS_bpf = 321; // x86_64
+
+export interface NativeMem { buf: Buffer; addr: number; free(): void }
+
+export function nativeAlloc(len: number): NativeMem {
+  const ext = rawLoad('libc', 'calloc', T.ext, [T.u64, T.u64], [1, len]);
+  if (ffi().isNullPointer(ext)) throw new SyscallError('calloc', 12, 'Cannot allocate memory', `${len} bytes`);
+  // memmove(p, p, 0) returns p: the cheapest way to learn the address behind an External.
+  const addr = rawLoad('libc', 'memmove', T.u64, [T.ext, T.ext, T.u64], [ext, ext, 0]) as number;
+  const buf = createExternalBuffer(ext, len);
+  let freed = false;
+  return {
+    buf, addr,
+    free() { if (!freed) { freed = true; rawLoad('libc', 'free', T.void, [T.ext], [ext]); } },
+  };
+}
+
+/** bpf(cmd, attr, size) with attr at a native address; returns the syscall result (an fd for loads). */
+export function bpf(cmd: number, attrAddr: number, size: number, detail = ''): number {
+  return call('syscall', [T.i64, T.i32, T.u64, T.u32], [SYS_bpf, cmd, attrAddr, size], `bpf cmd ${cmd}${detail ? ' ' + detail : ''}`);
+}
+
+// ---- reaping adopted children (added for the foreground `run`, runtime/container/run.ts) ---------
+// berth-init's parent exits after create, so a container's init is re-parented to the nearest
+// subreaper: a foreground `run` makes itself one and then collects init's exit status with waitid on
+// a pidfd (never waitpid(-1), which would race libuv's own reaper).
+export const PR_SET_CHILD_SUBREAPER = 36;
+const P_PIDFD = 3;
+const WEXITED = 4;
+const WNOHANG = 1;
+
+/**
+ * waitid(P_PIDFD, pidfd, WEXITED|WNOHANG): the exit status of a child that has exited (128+signal when
+ * killed by one), or undefined while it still runs. Only for our own (or adopted) children.
+ */
+export function waitidPidfdNoHang(pidfd: number): number | undefined {
+  // The kernel writes siginfo_t there: native memory, read back through its Buffer view.
+  const mem = nativeAlloc(128);
+  try {
+    call('waitid', [T.i32, T.i32, T.u64, T.i32], [P_PIDFD, pidfd, mem.addr, WEXITED | WNOHANG], `waitid pidfd ${pidfd}`);
+    const info = mem.buf;
+    if (info.readInt32LE(16) === 0) return undefined; // si_pid (x86_64 offset 16) 0: WNOHANG and nothing to report yet
+    const code = info.readInt32LE(8); // si_code: CLD_EXITED 1, CLD_KILLED 2, CLD_DUMPED 3
+    const status = info.readInt32LE(24); // si_status
+    return code === 1 ? status : 128 + status;
+  } finally {
+    mem.free();
+  }
+}
+
+// ---- runtime-init: exec.fifo ---------------------------------------------------------
+// Node's fs has no mkfifo; create blocks the container's init on this fifo until start.
+export function mkfifo(path: string, mode: number): void {
+  call('mkfifo', [T.str, T.u32], [path, mode], path);
+}

@@ -30,9 +30,7 @@ export const register: Register = (program, globals) => {
       if (!d.topChainId) throw failedPrecondition(`${query} has no layers to mount`);
       const sn = await import('../../snapshotter/index.js');
       const snap = sn.openSnapshotter(snapshotsRoot(g));
-      if (!(await snap.stat(d.topChainId))) {
-        await sn.unpackLayers(snap, d.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, diffId: l.diffId, size: l.size })), (x) => svc.content.openBlob(x));
-      }
+      if (!(await snap.stat(d.topChainId))) await svc.unpack(query, async (layers, open) => (await sn.unpackLayers(snap, layers, open)).chainId);
       const dir = mountPoint(g, d.id);
       if (isMounted(dir)) { console.log(dir); return; }
       const key = `image-mount-${d.id.slice(7)}`;

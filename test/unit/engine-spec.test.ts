@@ -58,7 +58,7 @@ test('computeCapabilities: docker default set, add, drop, ALL, privileged', () =
 test('buildSpec: image config + options -> a valid runtime spec', () => {
   const r = rootfs();
   const spec = buildSpec(
-    { Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo hi'], Env: ['PATH=/bin', 'FOO=img'], WorkingDir: '/srv', User: 'web' },
+    { entrypoint: ['/bin/sh', '-c'], cmd: ['echo hi'], env: ['PATH=/bin', 'FOO=img'], workingDir: '/srv', user: 'web' },
     { id: 'abcdef0123456789', rootfs: r, containerDir: '/var/lib/berth/containers/x', env: ['FOO=cli'], memory: 64 << 20, cpus: 0.5, pidsLimit: 20, readonlyRootfs: true,
       binds: [{ source: '/data', destination: '/mnt/data', readonly: true }], network: 'none' },
     ALL,
@@ -80,10 +80,10 @@ test('buildSpec: image config + options -> a valid runtime spec', () => {
   assert.ok(spec.linux!.namespaces!.some((n) => n.type === 'network'));
   assert.ok(spec.linux!.maskedPaths!.includes('/proc/kcore'));
   // entrypoint override clears the image Cmd, as docker does
-  const s2 = buildSpec({ Entrypoint: ['/a'], Cmd: ['b'] }, { id: 'x', rootfs: r, containerDir: '/c', entrypoint: ['/bin/echo'] }, ALL);
+  const s2 = buildSpec({ entrypoint: ['/a'], cmd: ['b'] }, { id: 'x', rootfs: r, containerDir: '/c', entrypoint: ['/bin/echo'] }, ALL);
   assert.equal(s2.process!.args, ['/bin/echo']);
   assert.throws(() => buildSpec({}, { id: 'x', rootfs: r, containerDir: '/c' }, ALL), /no command specified/);
-  assert.throws(() => buildSpec({ Cmd: ['x'] }, { id: 'x', rootfs: r, containerDir: '/c', workdir: 'rel' }, ALL), /must be an absolute path/);
+  assert.throws(() => buildSpec({ cmd: ['x'] }, { id: 'x', rootfs: r, containerDir: '/c', workdir: 'rel' }, ALL), /must be an absolute path/);
   fs.rmSync(r, { recursive: true });
 });
 

@@ -1,0 +1,159 @@
+// Pull: resolve a reference to a manifest (through an index by platform), then fetch config and
+// layers into the content store, each verified, in parallel within a bound; record the image last,
+// so a failed pull never leaves a name pointing at missing content.
+import { Readable } from 'node:stream';
+import { invalidArgument, dataLoss } from '../lib/errors.js';
+import { ContentStore } from './content-store.js';
+import { checkDigest, sha256, type Digest } from './digest.js';
+import { ImageStore } from './image-store.js';
+import { checkConfigMatches, parseImageConfig, parseManifest, MAX_CONFIG_BYTES } from './manifest.js';
+import { layerCompression } from './media-types.js';
+import { hostPlatform, selectManifest, formatPlatform } from './platform.js';
+import { formatReference, manifestRef, parseReference } from './reference.js';
+import { RegistryClient, type RegistryOptions } from './registry.js';
+import type { Descriptor, ImageConfig, Manifest, Platform } from './schemas.js';
+import { mapLimit } from './limit.js';
+import { withGcShared } from './gc.js';
+
+export type PullEvent =
+  | { type: 'resolved'; reference: string; digest: Digest; mediaType: string }
+  | { type: 'manifest'; digest: Digest; platform?: string }
+  | { type: 'layer'; digest: Digest; status: 'waiting' | 'exists' | 'downloading' | 'verified' | 'unpacked'; done: number; total: number }
+  | { type: 'unpacked'; chainId: string }
+  | { type: 'done'; reference: string; digest: Digest; imageId: Digest };
+
+export interface LayerToUnpack { digest: Digest; mediaType: string; diffId: Digest; size: number }
+/** Supplied by the caller that owns a snapshotter (image/ does not know snapshotter/). */
+export type Unpacker = (layers: LayerToUnpack[], openBlob: (digest: string) => Readable) => Promise<string>;
+
+export interface PullOptions extends RegistryOptions {
+  platform?: Platform;
+  concurrency?: number;
+  onEvent?: (e: PullEvent) => void;
+  unpack?: Unpacker;
+}
+
+export interface PullResult {
+  name: string;
+  target: Descriptor;
+  manifest: Descriptor;
+  config: ImageConfig;
+  imageId: Digest;
+  chainId?: string;
+}
+
+async function fetchManifestBlob(client: RegistryClient, content: ContentStore, repo: string, ref: string, expect?: Descriptor) {
+  const got = await client.getManifest(repo, ref);
+  const digest = sha256(got.bytes);
+  if (expect && (digest !== expect.digest || got.bytes.length !== expect.size)) {
+    throw dataLoss(`manifest ${ref} of ${client.registry}/${repo} does not match its descriptor (got ${digest}, ${got.bytes.length} bytes)`);
+  }
+  if (ref.startsWith('sha256:') && digest !== ref) throw dataLoss(`registry served manifest ${digest} when asked for ${ref}`);
+  const parsed = parseManifest(got.bytes, got.mediaType);
+  await content.writeBytes(got.bytes, { digest, size: got.bytes.length });
+  const desc: Descriptor = { mediaType: parsed.mediaType, digest, size: got.bytes.length };
+  return { parsed, desc };
+}
+
+export async function pull(root: string, reference: string, opts: PullOptions = {}): Promise<PullResult> {
+  return withGcShared(root, () => pullLocked(root, reference, opts));
+}
+
+async function pullLocked(root: string, reference: string, opts: PullOptions): Promise<PullResult> {
+  const ref = parseReference(reference);
+  const content = new ContentStore(root);
+  const images = new ImageStore(root);
+  const client = new RegistryClient(ref.registry, opts);
+  const emit = opts.onEvent ?? (() => {});
+  const want = opts.platform ?? hostPlatform();
+
+  const top = await fetchManifestBlob(client, content, ref.repository, manifestRef(ref));
+  emit({ type: 'resolved', reference: formatReference(ref), digest: top.desc.digest as Digest, mediaType: top.desc.mediaType });
+
+  let manifest: Manifest;
+  let manifestDesc: Descriptor;
+  if (top.parsed.kind === 'index') {
+    const chosen = selectManifest(top.parsed.index.manifests, want);
+    const child = await fetchManifestBlob(client, content, ref.repository, checkDigest(chosen.digest), chosen);
+    if (child.parsed.kind !== 'manifest') throw invalidArgument(`index entry ${chosen.digest} is not an image manifest`);
+    manifest = child.parsed.manifest;
+    manifestDesc = { ...child.desc, platform: chosen.platform };
+    emit({ type: 'manifest', digest: child.desc.digest as Digest, platform: chosen.platform ? formatPlatform(chosen.platform) : undefined });
+  } else {
+    manifest = top.parsed.manifest;
+    manifestDesc = top.desc;
+  }
+
+  const config = await fetchConfig(client, content, ref.repository, manifest.config);
+  checkConfigMatches(manifest, config);
+  for (const l of manifest.layers) {
+    if (!layerCompression(l.mediaType)) throw invalidArgument(`layer ${l.digest} has unsupported media type ${l.mediaType}`);
+    checkDigest(l.digest, 'layer digest');
+  }
+
+  const layers = manifest.layers;
+  // Unpack overlaps the downloads: the unpacker asks for every blob at once, and each blob's
+  // stream starts as soon as that blob is verified and committed (layers are independent dirs).
+  const ready = new Map(layers.map((l) => [l.digest, deferred()]));
+  for (const l of layers) emit({ type: 'layer', digest: l.digest as Digest, status: 'waiting', done: 0, total: l.size });
+  const downloading = mapLimit(layers, opts.concurrency ?? 3, async (l) => {
+    try {
+      const r = await content.fetch({ digest: l.digest as Digest, size: l.size }, blobSource(client, ref.repository, l.digest as Digest),
+        (done, total) => emit({ type: 'layer', digest: l.digest as Digest, status: 'downloading', done, total }));
+      emit({ type: 'layer', digest: l.digest as Digest, status: r === 'exists' ? 'exists' : 'verified', done: l.size, total: l.size });
+      ready.get(l.digest)!.resolve();
+    } catch (e) {
+      ready.get(l.digest)!.reject(e);
+      throw e;
+    }
+  }).catch((e) => {
+    for (const d of ready.values()) d.reject(e); // layers never started must not keep the unpacker waiting
+    throw e;
+  });
+
+  let unpacking: Promise<string | undefined> = Promise.resolve(undefined);
+  if (opts.unpack) {
+    const toUnpack = layers.map((l, i) => ({ digest: l.digest as Digest, mediaType: l.mediaType, diffId: config.rootfs.diff_ids[i] as Digest, size: l.size }));
+    const openWhenReady = (d: string): Readable => Readable.from((async function* () {
+      const r = ready.get(d);
+      if (!r) throw invalidArgument(`unpacker asked for ${d}, which is not a layer of this image`);
+      await r.promise;
+      yield* content.openBlob(d);
+    })());
+    unpacking = opts.unpack(toUnpack, openWhenReady);
+  }
+  const [dl, up] = await Promise.allSettled([downloading, unpacking]);
+  if (dl.status === 'rejected') throw dl.reason;
+  if (up.status === 'rejected') throw up.reason;
+  const chainId = up.value;
+  if (chainId) emit({ type: 'unpacked', chainId });
+
+  const name = formatReference(ref);
+  images.put({ name, target: top.desc, manifest: manifestDesc, created: new Date().toISOString(), source: 'registry' });
+  const imageId = manifest.config.digest as Digest;
+  emit({ type: 'done', reference: name, digest: top.desc.digest as Digest, imageId });
+  return { name, target: top.desc, manifest: manifestDesc, config, imageId, chainId };
+}
+
+async function fetchConfig(client: RegistryClient, content: ContentStore, repo: string, desc: Descriptor): Promise<ImageConfig> {
+  const digest = checkDigest(desc.digest, 'config digest');
+  if (desc.size > MAX_CONFIG_BYTES) throw invalidArgument(`image config ${digest} is ${desc.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
+  await content.fetch({ digest, size: desc.size }, blobSource(client, repo, digest));
+  return parseImageConfig(content.readBlob(digest, MAX_CONFIG_BYTES));
+}
+
+export function blobSource(client: RegistryClient, repo: string, digest: Digest) {
+  return async (offset: number) => {
+    const { res, offset: at } = await client.getBlob(repo, digest, offset);
+    return { stream: (res.body ?? []) as AsyncIterable<Uint8Array>, offset: at };
+  };
+}
+
+
+function deferred(): { promise: Promise<void>; resolve(): void; reject(e: unknown): void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  promise.catch(() => {}); // observed through allSettled / the unpacker; never unhandled
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,35 @@
+import type { Command } from '../command.js';
+import { num, str } from '../command.js';
+import { createFlags } from './create.js';
+import { runContainer } from '../../container/run.js';
+import { forwardSignals } from '../signals.js';
+
+export const command: Command = {
+  usage: '<container-id>',
+  summary: 'create and run a container',
+  flags: [
+    ...createFlags,
+    { name: 'detach', aliases: ['d'], type: 'bool', help: 'detach from the container\'s process' },
+    { name: 'keep', type: 'bool', help: 'do not delete the container after it exits' },
+  ],
+  args: 1,
+  async run({ rt, flags, args }) {
+    let stop = () => {};
+    try {
+      return await runContainer(rt, {
+        id: args[0],
+        bundle: str(flags.bundle),
+        consoleSocket: str(flags['console-socket']),
+        pidFile: str(flags['pid-file']),
+        noPivot: flags['no-pivot'] === true,
+        noNewKeyring: flags['no-new-keyring'] === true,
+        preserveFds: num(flags['preserve-fds']),
+        detach: flags.detach === true,
+        keep: flags.keep === true,
+        onStarted: (pid) => { stop = forwardSignals(pid); },
+      });
+    } finally {
+      stop();
+    }
+  },
+};

@@ -1,0 +1,228 @@
+// The launch API: turns a validated spec into a launch plan and drives berth-init through it.
+// Node never changes its own namespaces; berth-init (native/berth-init.c) does everything from clone()
+// to execve() and talks back over a socketpair (a child_process 'pipe', which libuv makes a unix socketpair).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { constants as osConstants } from 'node:os';
+import type { Socket } from 'node:net';
+import { BerthError, failedPrecondition, internal, invalidArgument, type ErrorCode } from '../lib/errors.js';
+import { nativeBinary } from '../lib/paths.js';
+import { mkfifo, pidfdOpen, pidfdSendSignal, closeFd } from '../native/ffi.js';
+import type { Spec, Process } from './spec/config-schema.js';
+import { buildCreatePlan, buildExecPlan, type SeccompProgram } from './plan/build.js';
+import { SyncChannel, unexpected, type Frame } from './plan/sync-channel.js';
+
+export interface CreateRequest {
+  id?: string;
+  bundle: string;            // absolute
+  spec: Spec;                // validated
+  stateDir: string;          // per-container runtime dir; exec.fifo is created here
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  seccomp?: SeccompProgram;  // compiled BPF (struct sock_filter[]) + SECCOMP_FILTER_FLAG_*
+  stdio?: [number, number, number]; // fds for the container's stdio; default: inherit ours
+  /** init exists in its namespaces, before rootfs setup: cgroups + prestart/createRuntime hooks. Throwing aborts. */
+  onPid(pid: number): Promise<void>;
+  /** State JSON given on stdin to the createContainer/startContainer hooks init runs. */
+  hookState(pid: number): string;
+}
+
+export interface ExecRequest {
+  containerPid: number;
+  spec: Spec;
+  process: Process;
+  consoleSocket?: string;
+  detach: boolean;
+  preserveFds?: number;
+  seccomp?: SeccompProgram;
+  onPid(pid: number): Promise<void>; // cgroup join; throwing aborts (the process is killed before it runs)
+  stdio?: [number, number, number];
+}
+
+export interface ExecHandle {
+  pid: number;
+  /** Exit code of the process (128+signal when killed). Rejects for a detached exec. */
+  wait(): Promise<number>;
+}
+
+export const EXEC_FIFO = 'exec.fifo';
+
+// The errno text at the end of berth-init's line decides the code front ends see.
+function errorFromInit(line: string): BerthError {
+  const table: Array<[RegExp, ErrorCode]> = [
+    [/: (Operation not permitted|Permission denied)$/, 'PERMISSION_DENIED'],
+    [/: No such file or directory$|executable file not found/, 'NOT_FOUND'],
+    [/: (Invalid argument)$/, 'INVALID_ARGUMENT'],
+    [/: File exists$/, 'ALREADY_EXISTS'],
+    [/: (No space left on device|Too many open files|Cannot allocate memory|Resource temporarily unavailable)$/, 'RESOURCE_EXHAUSTED'],
+    [/^berth-init: launch plan:/, 'INTERNAL'],
+  ];
+  for (const [re, code] of table) if (re.test(line)) return new BerthError(code, line);
+  return new BerthError('FAILED_PRECONDITION', line);
+}
+
+interface Spawned { child: ChildProcess; chan: SyncChannel; exited: Promise<number> }
+
+function spawnInit(mode: 'create' | 'exec', stdio: [number, number, number] | undefined, preserveFds: number): Spawned {
+  const bin = nativeBinary('berth-init');
+  if (!Number.isInteger(preserveFds) || preserveFds < 0 || preserveFds > 1024) throw invalidArgument(`preserve-fds ${preserveFds} is out of range`);
+  const preserved = Array.from({ length: preserveFds }, (_, i) => 3 + i);
+  for (const fd of preserved) {
+    try { fs.fstatSync(fd); } catch { throw invalidArgument(`preserve-fds ${preserveFds}: fd ${fd} is not open`); }
+  }
+  const syncFd = 3 + preserveFds;
+  const stdioSpec: Array<'inherit' | 'pipe' | number> = [...(stdio ?? ['inherit', 'inherit', 'inherit'] as const), ...preserved, 'pipe'];
+  const child: ChildProcess = spawn(bin, [mode, String(syncFd)], { stdio: stdioSpec, argv0: 'berth-init' });
+  let status: string | undefined;
+  const exited = new Promise<number>((resolve) => {
+    child.on('exit', (code: number | null, sig: NodeJS.Signals | null) => {
+      status = sig ? `killed by ${sig}` : `exit status ${code}`;
+      resolve(sig ? 128 + ((osConstants.signals as Record<string, number>)[sig] ?? 0) : code ?? 1);
+    });
+    child.on('error', (e) => { status = e.message; resolve(127); });
+  });
+  const sock = child.stdio[syncFd] as Socket;
+  const chan = new SyncChannel(sock, () => internal(`berth-init ${mode} ended without reporting (${status ?? 'sync socket closed'})`));
+  return { child, chan, exited };
+}
+
+
+/** An 'E' frame becomes the error; anything unexpected is an internal error. */
+function expect(f: Frame, type: string, wanted: string): Frame {
+  if (f.type === type) return f;
+  if (f.type === 'E') throw errorFromInit(f.payload.toString('utf8'));
+  throw unexpected(f, wanted);
+}
+
+function isGone(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return true;
+  }
+}
+
+/** Kill a process through its pidfd (no pid-reuse race) and wait until it is gone. */
+async function killAndWait(pid: number, pidfd: number | undefined, timeoutMs = 5000): Promise<void> {
+  try {
+    if (pidfd !== undefined) pidfdSendSignal(pidfd, 9); else process.kill(pid, 'SIGKILL');
+  } catch { /* already gone */ }
+  const deadline = Date.now() + timeoutMs;
+  while (!isGone(pid)) {
+    if (Date.now() > deadline) throw internal(`container process ${pid} did not die after SIGKILL`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/**
+ * Create the container's init: namespaces, rootfs, devices, console; returns once it is blocked on
+ * <stateDir>/exec.fifo. On any failure nothing is left: the process is killed (taking its mount
+ * namespace with it) and the fifo removed.
+ */
+export async function createContainerProcess(req: CreateRequest): Promise<{ pid: number }> {
+  if (!path.isAbsolute(req.bundle)) throw invalidArgument(`bundle ${req.bundle} must be an absolute path`);
+  const plan = buildCreatePlan(req.spec, {
+    bundle: req.bundle, stateDir: req.stateDir, consoleSocket: req.consoleSocket, noPivot: req.noPivot,
+    noNewKeyring: req.noNewKeyring, preserveFds: req.preserveFds, seccomp: req.seccomp,
+  });
+  const fifo = path.join(req.stateDir, EXEC_FIFO);
+  fs.mkdirSync(req.stateDir, { recursive: true, mode: 0o711 });
+  try { fs.unlinkSync(fifo); } catch { /* none yet */ }
+  mkfifo(fifo, 0o622);
+
+  const { chan, exited } = spawnInit('create', req.stdio, req.preserveFds ?? 0);
+  let pid: number | undefined;
+  let pidfd: number | undefined;
+  try {
+    chan.send('L', plan);
+    pid = expect(await chan.next(), 'P', 'the container pid').payload.readUInt32LE(0);
+    pidfd = pidfdOpen(pid);
+    try {
+      await req.onPid(pid);
+    } catch (e) {
+      chan.send('A');
+      throw e;
+    }
+    chan.send('G', req.hookState(pid));
+    expect(await chan.next(), 'C', 'created');
+    await exited;
+    return { pid };
+  } catch (e) {
+    if (pid !== undefined) await killAndWait(pid, pidfd);
+    await exited;
+    try { fs.unlinkSync(fifo); } catch { /* already gone */ }
+    throw e;
+  } finally {
+    chan.close();
+    if (pidfd !== undefined) closeFd(pidfd);
+  }
+}
+
+/**
+ * `start`: open exec.fifo for reading, which releases the init blocked opening it for writing; it
+ * writes one byte, then runs startContainer hooks and execs. The fifo is removed afterwards.
+ */
+export async function startContainerProcess(stateDir: string, timeoutMs = 10_000): Promise<void> {
+  const fifo = path.join(stateDir, EXEC_FIFO);
+  let fd: number;
+  try {
+    fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw failedPrecondition(`container was already started (no ${fifo})`);
+    throw e;
+  }
+  try {
+    const buf = Buffer.alloc(1);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let n = 0;
+      try { n = fs.readSync(fd, buf, 0, 1, null); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; }
+      if (n === 1) break;
+      // EOF: no writer (yet). The init opens its end as soon as ours is open, unless it is dead.
+      if (Date.now() > deadline) throw failedPrecondition(`container init is not waiting on ${fifo} (did it exit?)`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.rmSync(fifo, { force: true });
+}
+
+/** Run a process in a running container (runc exec). */
+export async function execProcess(req: ExecRequest): Promise<ExecHandle> {
+  const plan = buildExecPlan(req.spec, req.process, {
+    containerPid: req.containerPid, consoleSocket: req.consoleSocket, detach: req.detach,
+    preserveFds: req.preserveFds, seccomp: req.seccomp,
+  });
+  if (isGone(req.containerPid)) throw failedPrecondition(`container process ${req.containerPid} is not running`);
+  const { child, chan, exited } = spawnInit('exec', req.stdio, req.preserveFds ?? 0);
+  let pid: number | undefined;
+  try {
+    chan.send('L', plan);
+    pid = expect(await chan.next(), 'P', 'the exec pid').payload.readUInt32LE(0);
+    try {
+      await req.onPid(pid);
+    } catch (e) {
+      chan.send('A'); // berth-init kills the process before it ran anything
+      throw e;
+    }
+    chan.send('G');
+    expect(await chan.next(), 'S', 'started');
+  } catch (e) {
+    await exited;
+    throw e;
+  } finally {
+    chan.close();
+  }
+  if (req.detach) {
+    await exited;
+    return { pid, wait: () => Promise.reject(failedPrecondition(`exec process ${pid} is detached; its exit status goes to its new parent`)) };
+  }
+  void child;
+  return { pid, wait: () => exited };
+}

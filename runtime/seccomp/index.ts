@@ -1,0 +1,3 @@
+export { compileSeccomp, type CompiledSeccomp } from './compile.js';
+export { seccompFeatures, type SeccompFeatures } from './features.js';
+export { defaultSeccompProfile, type DefaultProfileOptions } from './default-profile.js';

@@ -1,0 +1,119 @@
+// Image layers -> a committed snapshot chain keyed by chain IDs. Overlay layers are independent
+// directories, so they are applied in parallel and committed in order as their parents land; the
+// copy snapshotter needs each parent's tree first and goes one by one. An flock per chain ID makes
+// two processes unpacking the same image do each layer once; a crash leaves only an active
+// snapshot (labelled with its chain) that gc removes.
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { BerthError, dataLoss, invalidArgument, isBerthError } from '../lib/errors.js';
+import { lockFile, type FileLock } from '../lib/file-lock.js';
+import { applyLayer } from './apply.js';
+import { assertDigest, chainIds } from './digest.js';
+import { assertLayerMediaType } from './decompress.js';
+import { SnapshotStore, UNPACK_LABEL } from './snapshot-store.js';
+import type { LayerToUnpack, OpenBlob, Snapshotter, UnpackProgress } from './types.js';
+
+export interface UnpackOptions {
+  onProgress?(p: UnpackProgress): void;
+  /** Layers applied at once (overlay only). Default: CPUs + 1, at most 4. */
+  parallel?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Take the chain's flock without blocking the event loop while another process holds it. */
+async function lockChain(file: string, onWait: () => void): Promise<FileLock> {
+  let waited = false;
+  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
+    try {
+      return lockFile(file, { wait: false });
+    } catch (e) {
+      if (!isBerthError(e, 'UNAVAILABLE')) throw e;
+      if (!waited) { waited = true; onWait(); }
+      await sleep(delay);
+    }
+  }
+}
+
+class Semaphore {
+  private waiting: (() => void)[] = [];
+  constructor(private free: number) {}
+  async acquire(): Promise<void> {
+    if (this.free > 0) { this.free--; return; }
+    await new Promise<void>((r) => this.waiting.push(r));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(); else this.free++;
+  }
+}
+
+export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], openBlob: OpenBlob, opts: UnpackOptions = {}): Promise<{ chainId: string }> {
+  if (!(sn instanceof SnapshotStore)) throw invalidArgument('unpackLayers needs a snapshotter from openSnapshotter()');
+  if (layers.length === 0) throw invalidArgument('an image needs at least one layer to unpack');
+  for (const l of layers) {
+    assertDigest(l.digest, 'layer digest');
+    assertDigest(l.diffId, 'layer diff ID');
+    assertLayerMediaType(l.mediaType);
+  }
+  const chains = chainIds(layers.map((l) => l.diffId));
+  const top = chains[chains.length - 1];
+  if ((await sn.stat(top))?.kind === 'committed') {
+    for (let i = 0; i < layers.length; i++) opts.onProgress?.({ digest: layers[i].digest, chainId: chains[i], status: 'exists' });
+    return { chainId: top };
+  }
+  const overlay = sn.applyMode === 'overlay';
+  const sem = new Semaphore(overlay ? Math.max(1, opts.parallel ?? Math.min(4, os.availableParallelism() + 1)) : 1);
+  let failed = false;
+  const done: Promise<void>[] = [];
+
+  const committed = async (i: number) => (await sn.stat(chains[i]))?.kind === 'committed';
+
+  const unpackOne = async (i: number): Promise<void> => {
+    const layer = layers[i];
+    const chain = chains[i];
+    const parent = i > 0 ? chains[i - 1] : undefined;
+    const report = (status: UnpackProgress['status'], bytes?: number) =>
+      opts.onProgress?.({ digest: layer.digest, chainId: chain, status, ...(bytes !== undefined ? { bytes } : {}), ...(layer.size !== undefined ? { total: layer.size } : {}) });
+    if (await committed(i)) { await done[i - 1]; report('exists'); return; }
+    const lock = await lockChain(sn.chainLockFile(chain), () => report('waiting'));
+    let key: string | undefined;
+    try {
+      if (await committed(i)) { await done[i - 1]; report('exists'); return; }
+      // The copy snapshotter starts from the parent's whole tree.
+      if (!overlay && i > 0) await done[i - 1];
+      await sem.acquire();
+      try {
+        if (failed) throw new BerthError('CANCELLED', 'unpack cancelled: another layer failed');
+        key = `unpack-${chain.slice(7, 19)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+        await sn.prepare(key, overlay ? undefined : parent, { [UNPACK_LABEL]: chain });
+        report('extracting', 0);
+        const blob = openBlob(layer.digest);
+        const got = await applyLayer(blob, sn.fsDir(key), { mediaType: layer.mediaType, mode: sn.applyMode, onBytes: (n) => report('extracting', n) });
+        if (got.diffId !== layer.diffId) {
+          throw dataLoss(`layer ${layer.digest}: uncompressed content has digest ${got.diffId}, but the image config says ${layer.diffId}`);
+        }
+      } finally {
+        sem.release();
+      }
+      if (i > 0) await done[i - 1];
+      await sn.commitAs(chain, key, overlay ? parent ?? null : undefined);
+      key = undefined;
+      report('done');
+    } catch (e) {
+      failed = true;
+      throw e;
+    } finally {
+      if (key !== undefined) await sn.remove(key).catch(() => {});
+      lock.release();
+    }
+  };
+
+  for (let i = 0; i < layers.length; i++) done.push(unpackOne(i));
+  const results = await Promise.allSettled(done);
+  const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  // The first real failure, not the cancellations it caused.
+  const first = errors.find((e) => !isBerthError(e, 'CANCELLED')) ?? errors[0];
+  if (first !== undefined) throw first;
+  return { chainId: top };
+}

@@ -1,0 +1,151 @@
+// Attach (live output, stdin, StdinOnce), tty with resize, log reopen, and exec sessions through
+// berth-monitor under a real runtime.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import fs from 'node:fs';
+import { isRoot, skip } from '../lib/harness.js';
+import { MONITOR_BIN, cleanupBundle, makeBundle, readUntil, testRuntimes, until, type Bundle } from '../lib/monitor.js';
+import { createContainer, startContainer, readLogs, type CreateOptions, type Monitor } from '../../shim/index.js';
+
+function opts(b: Bundle, runtime: string, extra: Partial<CreateOptions> = {}): CreateOptions {
+  return { id: b.id, bundle: b.bundle, runtime, runtimeArgs: ['--root', b.runtimeRoot], dir: b.monitorDir, monitorPath: MONITOR_BIN, ...extra };
+}
+
+async function withBundle(args: string[], runtime: string, o: { tty?: boolean }, fn: (b: Bundle) => Promise<void>): Promise<void> {
+  const b = makeBundle(args, o);
+  try {
+    await fn(b);
+  } finally {
+    await cleanupBundle(b, runtime);
+  }
+}
+
+const proc = (args: string[]) => ({ args, cwd: '/', env: ['PATH=/bin', 'TERM=xterm'], user: { uid: 0, gid: 0 } });
+const texts = (m: Monitor) => readLogs(m.logPath!).map((r) => `${r.stream}:${r.text}`);
+
+if (!isRoot) skip('monitor attach/exec', 'needs root (runtimes create namespaces and cgroups)');
+else if (!fs.existsSync(MONITOR_BIN)) skip('monitor attach/exec', `${MONITOR_BIN} is not built (make -C native)`);
+else for (const rt of testRuntimes()) {
+  if (!rt.usable) { skip(`monitor attach/exec with ${rt.name}`, rt.reason!); continue; }
+  const R = rt.path;
+
+  test(`${rt.name}: attach streams live output, stdin reaches cat, half-close ends it (StdinOnce)`, () =>
+    withBundle(['cat'], R, {}, async (b) => {
+      const m = await createContainer(opts(b, R, { stdin: true, stdinOnce: true }));
+      const a = await m.attach();
+      await m.start();
+      a.stdin.write('hello\n');
+      assert.is(await readUntil(a.stdout, (t) => t.includes('hello\n')), 'hello\n');
+      a.stdin.write('second\n');
+      await readUntil(a.stdout, (t) => t.includes('second\n'));
+      a.stdin.end();
+      const st = await m.waitExit();
+      assert.is(st.exitCode, 0, 'cat saw EOF and exited');
+      await a.closed;
+      assert.equal(texts(m), ['stdout:hello', 'stdout:second']);
+    }));
+
+  test(`${rt.name}: without a tty, stdout and stderr stay apart on the attach stream`, () =>
+    withBundle(['sh', '-c', 'read x; echo "o:$x"; echo "e:$x" >&2'], R, {}, async (b) => {
+      const m = await createContainer(opts(b, R, { stdin: true }));
+      const a = await m.attach();
+      await m.start();
+      a.stdin.write('v\n');
+      const [o, e] = await Promise.all([readUntil(a.stdout, (t) => t.includes('\n')), readUntil(a.stderr, (t) => t.includes('\n'))]);
+      assert.is(o, 'o:v\n');
+      assert.is(e, 'e:v\n');
+      assert.is((await m.waitExit()).exitCode, 0);
+    }));
+
+  test(`${rt.name}: tty mode: initial size and resize seen by stty size inside`, () =>
+    withBundle(['sh', '-c', 'stty size; read x; stty size'], R, { tty: true }, async (b) => {
+      const m = await createContainer(opts(b, R, { stdin: true, ttySize: { rows: 24, cols: 80 } }));
+      assert.ok(m.tty);
+      const a = await m.attach();
+      await m.start();
+      await readUntil(a.stdout, (t) => t.includes('24 80'));
+      await m.resize(30, 100);
+      a.stdin.write('\n');
+      await readUntil(a.stdout, (t) => t.includes('30 100'));
+      assert.is((await m.waitExit()).exitCode, 0);
+      const log = texts(m).join('|');
+      assert.match(log, /stdout:24 80/);
+      assert.match(log, /stdout:30 100/);
+    }));
+
+  test(`${rt.name}: resize without a tty is refused with a clear message`, () =>
+    withBundle(['sleep', '600'], R, {}, async (b) => {
+      const m = await startContainer(opts(b, R));
+      try {
+        await m.resize(10, 10);
+        assert.unreachable('resize must fail without a tty');
+      } catch (e) {
+        assert.match((e as Error).message, /no tty/);
+      }
+      await m.signal('KILL');
+      await m.waitExit();
+    }));
+
+  test(`${rt.name}: reopen log after an external rotation`, () =>
+    withBundle(['cat'], R, {}, async (b) => {
+      const m = await createContainer(opts(b, R, { stdin: true }));
+      const a = await m.attach();
+      await m.start();
+      a.stdin.write('before\n');
+      await readUntil(a.stdout, (t) => t.includes('before'));
+      fs.renameSync(m.logPath!, `${m.logPath}.old`);
+      await m.reopenLog();
+      a.stdin.write('after\n');
+      await readUntil(a.stdout, (t) => t.includes('after'));
+      await m.closeStdin();
+      await m.waitExit();
+      assert.match(fs.readFileSync(`${m.logPath}.old`, 'utf8'), / stdout F before\n$/);
+      assert.equal(texts(m), ['stdout:after']);
+    }));
+
+  test(`${rt.name}: exec runs in the container with its own exit code and output`, () =>
+    withBundle(['sleep', '600'], R, {}, async (b) => {
+      const m = await startContainer(opts(b, R));
+      const r = await m.execSync(proc(['sh', '-c', 'echo hi; hostname; echo bad >&2; exit 5']));
+      assert.is(r.exitCode, 5);
+      assert.is(r.stdout, 'hi\nbmon\n');
+      assert.is(r.stderr, 'bad\n');
+      assert.ok(m.isRunning(), 'the container outlives its exec');
+      await m.signal('KILL');
+      await m.waitExit();
+    }));
+
+  test(`${rt.name}: exec with attach and stdin, and exec with a tty`, () =>
+    withBundle(['sleep', '600'], R, {}, async (b) => {
+      const m = await startContainer(opts(b, R));
+      const { session, streams } = await m.exec({ process: proc(['sh', '-c', 'echo ready; read x; echo "got $x"; exit 4']), stdin: true, stdinOnce: true, attach: true });
+      await readUntil(streams!.stdout, (t) => t.includes('ready\n'));
+      streams!.stdin.write('ping\n');
+      await readUntil(streams!.stdout, (t) => t.includes('got ping'));
+      assert.is((await session.waitExit()).exitCode, 4);
+
+      const t = await m.exec({ process: proc(['sh', '-c', 'stty size; tty']), tty: true, ttySize: { rows: 40, cols: 120 } });
+      assert.is((await t.session.waitExit()).exitCode, 0);
+      const out = texts(t.session).join('|');
+      assert.match(out, /40 120/);
+      assert.match(out, /\/dev\/pts\//);
+      await m.signal('KILL');
+      await m.waitExit();
+    }));
+
+  test(`${rt.name}: exec of a missing binary fails with the runtime's message`, () =>
+    withBundle(['sleep', '600'], R, {}, async (b) => {
+      const m = await startContainer(opts(b, R));
+      try {
+        const r = await m.execSync(proc(['/no/such/tool']));
+        assert.unreachable(`exec should fail, got exit ${r.exitCode}`);
+      } catch (e) {
+        assert.match((e as Error).message, /no\/such\/tool|no such file/i);
+      }
+      await m.signal('KILL');
+      await m.waitExit();
+      await until(() => !m.isRunning(), 'container to stop');
+    }));
+}
+
+test.run();
