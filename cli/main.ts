@@ -15,8 +15,7 @@ const program = new Command('berth')
 const globals = (): GlobalOptions => resolveGlobals(program.opts());
 for (const register of commands) register(program, globals);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
+// No top-level await: the bundle is CommonJS, which Node loads faster than ES modules.
+program.parseAsync(process.argv).catch((e: unknown) => {
   process.exitCode = reportError(e, Boolean(program.opts().debug));
-}
+});

@@ -5,6 +5,7 @@ import { build } from 'esbuild';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildValidators } from './build-validators.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entries = {
@@ -12,17 +13,21 @@ const entries = {
   berth: 'cli/main.ts',
 };
 const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => fs.existsSync(path.join(root, f))));
+await buildValidators(root);
 await build({
   absWorkingDir: root,
   entryPoints: present,
   outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
+  outExtension: { '.js': '.cjs' },
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  // CommonJS loads measurably faster than ESM on Node 20, and bundling the pure-JS dependencies
+  // (commander, ajv, tar-stream...) saves resolving them at every start. Native addons stay outside.
+  format: 'cjs',
   target: 'node20',
-  packages: 'external', // native addons (ffi-rs, zstd-napi) load from node_modules
+  external: ['ffi-rs', 'zstd-napi', '@yuuang/*'],
+  define: { 'import.meta.url': '__berthImportMetaUrl' },
+  banner: { js: "const __berthImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   sourcemap: 'linked',
   logLevel: 'warning',
-  banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 });

@@ -108,6 +108,8 @@ function commandHelp(name: string, cmd: Command): number {
   return 0;
 }
 
-const code = await main(process.argv.slice(2));
-// Exit once stdout has drained (pipes are asynchronous in Node); nothing else may keep us alive.
-process.stdout.write('', () => process.exit(code));
+// No top-level await: the bundle is CommonJS, which Node loads faster than ES modules.
+void main(process.argv.slice(2)).then((code) => {
+  // Exit once stdout has drained (pipes are asynchronous in Node); nothing else may keep us alive.
+  process.stdout.write('', () => process.exit(code));
+});

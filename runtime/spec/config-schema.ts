@@ -2,7 +2,7 @@
 // ajv validates with it and json-schema-to-ts derives the TypeScript types from the same text.
 // Unknown properties are tolerated everywhere (the spec allows extensions), so no additionalProperties.
 import type { FromSchema } from 'json-schema-to-ts';
-import { Ajv, type ErrorObject } from 'ajv';
+import { schemaValidator, type ValidationError as ErrorObject } from '../../lib/schema-validator.js';
 import { invalidArgument } from '../../lib/errors.js';
 import { linuxResourcesSchema } from './resources-schema.js';
 import { linuxSeccompSchema } from './seccomp-schema.js';
@@ -269,19 +269,6 @@ export type NamespaceType = (typeof namespaceTypes)[number];
 export type IdMapping = Strict<FromSchema<typeof idMappingSchema>>;
 export type Device = Strict<FromSchema<typeof deviceSchema>>;
 
-// One compiler, created lazily: the CLI's cold start should not pay for schemas it never uses.
-let ajv: Ajv | undefined;
-const compiled = new Map<object, ReturnType<Ajv['compile']>>();
-function validator(schema: object) {
-  let v = compiled.get(schema);
-  if (!v) {
-    ajv ??= new Ajv({ allErrors: false, strict: false });
-    v = ajv.compile(schema);
-    compiled.set(schema, v);
-  }
-  return v;
-}
-
 function describe(e: ErrorObject): string {
   const at = e.instancePath || '/';
   switch (e.keyword) {
@@ -292,8 +279,10 @@ function describe(e: ErrorObject): string {
   }
 }
 
-function check<T>(schema: object, json: unknown, what: string): T {
-  const v = validator(schema);
+// Validators come precompiled from the build (lib/schema-validator.ts): compiling this schema at
+// every CLI start would cost more than the rest of a `create`.
+function check<T>(name: string, schema: object, json: unknown, what: string): T {
+  const v = schemaValidator(name, schema);
   if (!v(json)) {
     const e = v.errors?.[0];
     throw invalidArgument(`${what}: ${e ? describe(e) : 'invalid'}`);
@@ -303,10 +292,10 @@ function check<T>(schema: object, json: unknown, what: string): T {
 
 /** Validate a parsed config.json; throws INVALID_ARGUMENT naming the JSON path, e.g. `/process/user/uid must be integer`. */
 export function validateSpec(json: unknown, what = 'config.json'): Spec {
-  return check<Spec>(specSchema, json, what);
+  return check<Spec>('runtime.config', specSchema, json, what);
 }
 
 /** Validate the process.json given to `exec --process`. */
 export function validateProcess(json: unknown, what = 'process.json'): Process {
-  return check<Process>(processSchema, json, what);
+  return check<Process>('runtime.process', processSchema, json, what);
 }

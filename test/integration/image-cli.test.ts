@@ -13,7 +13,7 @@ const dirs: string[] = [];
 const mk = (p: string) => { const d = tmpDir(p); dirs.push(d); return d; };
 
 function berth(root: string, args: string[], input?: string) {
-  const bundle = path.join(REPO, 'dist', 'berth.mjs');
+  const bundle = path.join(REPO, 'dist', 'berth.cjs');
   const cmd = fs.existsSync(bundle) ? [bundle] : ['--import', 'tsx', path.join(REPO, 'cli', 'main.ts')];
   const r = run(process.execPath, [...cmd, '--root', root, '--state', path.join(root, 'state'), ...args], { input, cwd: REPO, timeout: 120_000 });
   return { status: r.status, out: r.stdout, err: r.stderr };

@@ -15,7 +15,7 @@ export function testRuntimes(): TestRuntime[] {
   out.push(runc ? { name: 'runc', path: runc, usable: true } : { name: 'runc', path: '', usable: false, reason: 'runc is not installed' });
   const berth = path.join(REPO, 'bin/berth-runtime');
   const probe = run(berth, ['--help'], { timeout: 20000 });
-  if (!fs.existsSync(path.join(REPO, 'dist/berth-runtime.mjs'))) out.push({ name: 'berth-runtime', path: berth, usable: false, reason: 'dist/berth-runtime.mjs is not built (node scripts/build.mjs)' });
+  if (!fs.existsSync(path.join(REPO, 'dist/berth-runtime.cjs'))) out.push({ name: 'berth-runtime', path: berth, usable: false, reason: 'dist/berth-runtime.cjs is not built (node scripts/build.mjs)' });
   else if (probe.status !== 0) out.push({ name: 'berth-runtime', path: berth, usable: false, reason: `bin/berth-runtime --help fails: ${(probe.stderr || probe.stdout).trim().split('\n')[0]}` });
   else {
     // --help is not enough: the runtime must run a trivial container before the monitor is tested on it.
