@@ -82,6 +82,11 @@ export class ContentStore {
     fs.rmSync(this.blobPath(digest), { force: true });
   }
 
+  /** Where a download of `digest` accumulates (see BlobFollower). */
+  ingestDataPath(digest: string): string {
+    return path.join(this.ingestDir, hexOf(checkDigest(digest)), 'data');
+  }
+
   /** Bytes already downloaded for `digest` (0 when nothing is in ingest). */
   ingestOffset(digest: string): number {
     try { return fs.statSync(path.join(this.ingestDir, hexOf(checkDigest(digest)), 'data')).size; } catch { return 0; }

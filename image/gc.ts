@@ -85,6 +85,13 @@ export async function gc(root: string, opts: GcOptions = {}): Promise<GcResult> 
       result.removedIngests.push(name);
       if (!opts.dryRun) { content.removeIngest(name); fs.rmSync(lock, { force: true }); }
     }
+    // Lock files of downloads that ended in an error outlive their ingest directory.
+    for (const n of fs.existsSync(content.ingestDir) ? fs.readdirSync(content.ingestDir, { withFileTypes: true }) : []) {
+      const m = /^([a-f0-9]{64})\.lock$/.exec(n.name);
+      if (!m || fs.existsSync(path.join(content.ingestDir, m[1]))) continue;
+      const lock = path.join(content.ingestDir, n.name);
+      if (!opts.dryRun && isUnlocked(lock)) fs.rmSync(lock, { force: true });
+    }
     if (opts.snapshots && !opts.dryRun) await opts.snapshots(chains);
     return result;
   });

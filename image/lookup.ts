@@ -18,14 +18,12 @@ export function imageIdOf(content: ContentStore, r: ImageRecord): string | undef
 /** All records that `query` names (several when it is an image ID shared by tags). */
 export function findImages(images: ImageStore, query: string, content?: ContentStore): ImageRecord[] {
   const idQuery = /^(sha256:)?[a-f0-9]{12,64}$/.test(query) ? query.replace(/^sha256:/, '') : undefined;
-  if (!idQuery || query.includes('/') || query.includes(':') && !query.startsWith('sha256:')) {
-    try {
-      const name = formatReference(parseReference(query));
-      const r = images.get(name);
-      if (r) return [r];
-    } catch (e) {
-      if (!idQuery) throw e;
-    }
+  // A name wins over an ID prefix (as in Docker), so an image called `cafe12345678` stays reachable.
+  try {
+    const r = images.get(formatReference(parseReference(query)));
+    if (r) return [r];
+  } catch (e) {
+    if (!idQuery) throw e;
   }
   if (idQuery && content) {
     const all = images.list();
@@ -37,8 +35,8 @@ export function findImages(images: ImageStore, query: string, content?: ContentS
   return [];
 }
 
-export function findImage(images: ImageStore, query: string, content?: ContentStore): ImageRecord {
-  const hits = findImages(images, query, content ?? new ContentStore(images.dir.replace(/\/images$/, '')));
+export function findImage(images: ImageStore, query: string, content: ContentStore): ImageRecord {
+  const hits = findImages(images, query, content);
   if (!hits.length) throw notFound(`image ${query} is not known locally (berth pull ${query})`);
   return hits[0];
 }

@@ -14,6 +14,7 @@ import { RegistryClient, type RegistryOptions } from './registry.js';
 import type { Descriptor, ImageConfig, Manifest, Platform } from './schemas.js';
 import { mapLimit } from './limit.js';
 import { withGcShared } from './gc.js';
+import { BlobFollower } from './blob-follower.js';
 
 export type PullEvent =
   | { type: 'resolved'; reference: string; digest: Digest; mediaType: string }
@@ -92,41 +93,47 @@ async function pullLocked(root: string, reference: string, opts: PullOptions): P
   }
 
   const layers = manifest.layers;
-  // Unpack overlaps the downloads: the unpacker asks for every blob at once, and each blob's
-  // stream starts as soon as that blob is verified and committed (layers are independent dirs).
-  const ready = new Map(layers.map((l) => [l.digest, deferred()]));
+  // Unpack overlaps the downloads, within and across layers: the unpacker asks for every blob at
+  // once and reads each one as its bytes reach the ingest file (BlobFollower).
+  const follower = new BlobFollower(content);
   for (const l of layers) emit({ type: 'layer', digest: l.digest as Digest, status: 'waiting', done: 0, total: l.size });
   const downloading = mapLimit(layers, opts.concurrency ?? 3, async (l) => {
     try {
       const r = await content.fetch({ digest: l.digest as Digest, size: l.size }, blobSource(client, ref.repository, l.digest as Digest),
-        (done, total) => emit({ type: 'layer', digest: l.digest as Digest, status: 'downloading', done, total }));
+        (done, total) => { follower.wake(l.digest); emit({ type: 'layer', digest: l.digest as Digest, status: 'downloading', done, total }); });
+      follower.settle(l.digest);
       emit({ type: 'layer', digest: l.digest as Digest, status: r === 'exists' ? 'exists' : 'verified', done: l.size, total: l.size });
-      ready.get(l.digest)!.resolve();
     } catch (e) {
-      ready.get(l.digest)!.reject(e);
+      follower.settle(l.digest, e);
       throw e;
     }
   }).catch((e) => {
-    for (const d of ready.values()) d.reject(e); // layers never started must not keep the unpacker waiting
+    // Layers never started must not keep the unpacker waiting.
+    for (const l of layers) follower.settle(l.digest, e);
     throw e;
   });
 
-  let unpacking: Promise<string | undefined> = Promise.resolve(undefined);
+  let chainId: string | undefined;
   if (opts.unpack) {
     const toUnpack = layers.map((l, i) => ({ digest: l.digest as Digest, mediaType: l.mediaType, diffId: config.rootfs.diff_ids[i] as Digest, size: l.size }));
-    const openWhenReady = (d: string): Readable => Readable.from((async function* () {
-      const r = ready.get(d);
-      if (!r) throw invalidArgument(`unpacker asked for ${d}, which is not a layer of this image`);
-      await r.promise;
-      yield* content.openBlob(d);
-    })());
-    unpacking = opts.unpack(toUnpack, openWhenReady);
+    const sizes = new Map(layers.map((l) => [l.digest, l.size]));
+    const streamed = opts.unpack(toUnpack, (d) => {
+      const size = sizes.get(d);
+      if (size === undefined) throw invalidArgument(`unpacker asked for ${d}, which is not a layer of this image`);
+      return follower.open(d, size);
+    });
+    const [dl, up] = await Promise.allSettled([downloading, streamed]);
+    if (dl.status === 'rejected') throw dl.reason;
+    if (up.status === 'fulfilled') chainId = up.value;
+    else {
+      // Every blob is now committed and verified: a streamed unpack that failed anyway (a
+      // concurrent ingest, a server that ignored Range) is retried from the store once.
+      chainId = await opts.unpack(toUnpack, (d) => content.openBlob(d));
+    }
+    emit({ type: 'unpacked', chainId });
+  } else {
+    await downloading;
   }
-  const [dl, up] = await Promise.allSettled([downloading, unpacking]);
-  if (dl.status === 'rejected') throw dl.reason;
-  if (up.status === 'rejected') throw up.reason;
-  const chainId = up.value;
-  if (chainId) emit({ type: 'unpacked', chainId });
 
   const name = formatReference(ref);
   images.put({ name, target: top.desc, manifest: manifestDesc, created: new Date().toISOString(), source: 'registry' });
@@ -147,13 +154,4 @@ export function blobSource(client: RegistryClient, repo: string, digest: Digest)
     const { res, offset: at } = await client.getBlob(repo, digest, offset);
     return { stream: (res.body ?? []) as AsyncIterable<Uint8Array>, offset: at };
   };
-}
-
-
-function deferred(): { promise: Promise<void>; resolve(): void; reject(e: unknown): void } {
-  let resolve!: () => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-  promise.catch(() => {}); // observed through allSettled / the unpacker; never unhandled
-  return { promise, resolve, reject };
 }

@@ -27,7 +27,7 @@ export interface PushOptions extends RegistryOptions {
 export async function push(root: string, source: string, dest?: string, opts: PushOptions = {}): Promise<{ reference: string; digest: Digest }> {
   const content = new ContentStore(root);
   const images = new ImageStore(root);
-  const rec = findImage(images, source);
+  const rec = findImage(images, source, content);
   const ref = parseReference(dest ?? rec.name);
   const client = new RegistryClient(ref.registry, opts);
   const emit = opts.onEvent ?? (() => {});

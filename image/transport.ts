@@ -54,21 +54,29 @@ export async function httpRequest(req: HttpRequest, policy: RetryPolicy = DEFAUL
   for (let attempt = 0; attempt < policy.attempts; attempt++) {
     const body = req.body?.();
     let res: Response;
+    // The timeout covers the wait for response headers only: a big blob may take as long as it
+    // needs, and a stalled body is caught by undici's body timeout (300 s between chunks).
+    // Uploads answer only after the whole body is sent, so they get no deadline of their own.
+    const ms = req.timeoutMs ?? (body ? 0 : 120_000);
+    const ac = new AbortController();
+    const timer = ms ? setTimeout(() => ac.abort(new DOMException(`no response within ${ms} ms`, 'TimeoutError')), ms) : undefined;
     try {
       res = await fetch(req.url, {
         method: req.method,
         headers: req.headers,
         body,
         redirect: 'follow',
-        signal: AbortSignal.timeout(req.timeoutMs ?? 120_000),
+        signal: ac.signal,
         ...(body && typeof (body as ReadableStream).getReader === 'function' ? { duplex: 'half' } : {}),
       } as RequestInit);
     } catch (e) {
+      clearTimeout(timer);
       lastErr = e;
       if (!isTransient(e) || attempt === policy.attempts - 1) break;
       await sleep(delayFor(attempt, policy, null));
       continue;
     }
+    clearTimeout(timer);
     if (RETRYABLE.has(res.status) && attempt < policy.attempts - 1) {
       await res.body?.cancel().catch(() => {});
       await sleep(delayFor(attempt, policy, res.headers.get('retry-after')));

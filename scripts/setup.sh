@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root (it installs Debian packages)" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 pkgs=(gcc libc6-dev make busybox-static libseccomp2 docker-registry runc crun skopeo umoci
-      containernetworking-plugins iproute2 iptables zstd util-linux procps time)
+      containernetworking-plugins iproute2 iptables zstd util-linux procps time apache2-utils openssl python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

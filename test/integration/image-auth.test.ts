@@ -11,6 +11,7 @@ import { standardImage, tarDir, writeLayout, type BuiltImage } from '../lib/imag
 import { loadArchive } from '../../image/archive-load.js';
 import { push } from '../../image/push.js';
 import { pull } from '../../image/pull.js';
+import { RegistryClient } from '../../image/registry.js';
 import { storeCredentials, authFilesForRead, removeCredentials, lookupCredentials } from '../../image/auth-file.js';
 
 const dirs: string[] = [];
@@ -68,6 +69,9 @@ if (!haveRegistry() || !fs.existsSync('/usr/bin/htpasswd') || !fs.existsSync('/u
     const r = await pull(dst, `${reg.host}/t/img:1`);
     assert.is(r.manifest.digest, img.manifest.digest);
     assert.ok(seen.slice(before).every((q) => q.user === undefined && q.scopes.every((s) => s === 'repository:t/img:pull')), JSON.stringify(seen.slice(before)));
+    // login: credentials checked against /v2/ through the token server
+    await new RegistryClient(reg.host, { credentials: { username: 'bob', password: 'pw' } }).checkLogin();
+    await rejects(new RegistryClient(reg.host, { credentials: { username: 'bob', password: 'x' } }).checkLogin(), (e) => e.code === 'PERMISSION_DENIED');
   });
 }
 

@@ -3,6 +3,7 @@
 // clear error with no blob committed and no image recorded; truncated downloads resume.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRoot, skip, tmpDir } from '../lib/harness.js';
@@ -143,6 +144,31 @@ test('503s are retried; blob redirects are followed', async () => {
   const r = await pull(root, `${reg.host}/x/y:v1`);
   assert.is(r.imageId, img.config.digest);
   assert.ok(reg.log.some((q) => q.url.startsWith('/redirected/')));
+});
+
+test('the unpacker reads a layer while it downloads, and gets exactly its bytes', async () => {
+  reset();
+  reg.behaviour.slowBytesPer10ms = 16 * 1024;
+  const big = img.layers[0];
+  const order: string[] = [];
+  const seen = new Map<string, string>();
+  const unpack = async (layers: { digest: string }[], open: (d: string) => NodeJS.ReadableStream) => {
+    await Promise.all(layers.map(async (l) => {
+      const h = crypto.createHash('sha256');
+      let first = true;
+      for await (const c of open(l.digest)) {
+        if (first && l.digest === big.digest) { order.push('first-byte'); first = false; }
+        h.update(c as Buffer);
+      }
+      seen.set(l.digest, `sha256:${h.digest('hex')}`);
+    }));
+    return 'sha256:' + 'e'.repeat(64);
+  };
+  const root = fresh();
+  const r = await pull(root, `${reg.host}/x/y:v1`, { unpack, onEvent: (e) => { if (e.type === 'layer' && e.digest === big.digest && e.status === 'verified') order.push('verified'); } });
+  assert.is(r.chainId, 'sha256:' + 'e'.repeat(64));
+  assert.equal(order, ['first-byte', 'verified']);
+  for (const l of img.layers) assert.is(seen.get(l.digest), l.digest);
 });
 
 test('a corrupt layer while unpacking in parallel: the download error surfaces, no hang, no record', async () => {

@@ -66,7 +66,14 @@ export async function startRegistry(auth: RegistryAuth = { kind: 'none' }): Prom
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
   const host = `127.0.0.1:${port}`;
+  // A test file that dies early (uvu exits on an uncaught error) must not leave a registry behind.
+  const onExit = () => {
+    try { if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   const stop = async () => {
+    process.removeListener('exit', onExit);
     await killAndWait(child);
     await tokenServer?.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -71,11 +71,13 @@ test('an index with only the host platform present loads; GC keeps what images r
   // stray blob and an abandoned ingest
   const stray = await cs.writeBytes(Buffer.from('stray'));
   fs.mkdirSync(path.join(cs.ingestDir, 'f'.repeat(64)), { recursive: true });
+  fs.writeFileSync(path.join(cs.ingestDir, `${'d'.repeat(64)}.lock`), ''); // left by a failed download
   let seen: Set<string> | undefined;
   let r = await gc(root, { allIngests: true, snapshots: (keep) => { seen = keep; } });
   assert.equal(r.removedBlobs, [stray.digest]);
   assert.equal(r.removedIngests, ['f'.repeat(64)]);
   assert.is(cs.list().length, before);
+  assert.equal(fs.readdirSync(cs.ingestDir), []);
   assert.ok(seen!.has(chainIds(img.layers.map((l) => l.diffId))[2]));
   new ImageService(root).remove('a/one:v1');
   r = await gc(root);

@@ -1,0 +1,124 @@
+// Pull + unpack from a local docker-registry: berth vs containerd's `ctr pull` (Debian containerd,
+// private root, state and socket), fresh stores for every run, medians printed as ratios with MB/s.
+// Images are built from host files (no network): one big single-layer image (~45 MB gzip, like a
+// debootstrapped Debian) and a ~100 MB (uncompressed) 5-layer image.
+// Run as root: node --import tsx bench/image-pull.ts [runs]
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startRegistry, killAndWait } from '../test/lib/registry.js';
+import { busyboxEntries, makeImage, makeLayer, tarDir, writeLayout, type Entry } from '../test/lib/image-builder.js';
+
+const runs = Number(process.argv[2] ?? 3);
+const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const BERTH = path.join(REPO, 'bin', 'berth');
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
+
+function hostFiles(dirs: string[], maxBytes: number): Entry[] {
+  const out: Entry[] = [];
+  let total = 0;
+  const walk = (d: string) => {
+    let names: string[];
+    try { names = fs.readdirSync(d).sort(); } catch { return; }
+    for (const n of names) {
+      if (total >= maxBytes) return;
+      const p = path.join(d, n);
+      const st = fs.lstatSync(p);
+      if (st.isDirectory()) { out.push({ name: p.slice(1) + '/', type: 'directory' }); walk(p); }
+      else if (st.isSymbolicLink()) out.push({ name: p.slice(1), type: 'symlink', linkname: fs.readlinkSync(p) });
+      else if (st.isFile() && st.size < 32 << 20) { out.push({ name: p.slice(1), content: fs.readFileSync(p), mode: st.mode & 0o7777 }); total += st.size; }
+    }
+  };
+  for (const d of dirs) walk(d);
+  return out;
+}
+
+async function images() {
+  const big = await makeLayer([...busyboxEntries(), ...hostFiles(['/usr/lib/x86_64-linux-gnu', '/usr/share', '/usr/bin'], 130 << 20)], 'gzip');
+  const five = [await makeLayer(busyboxEntries(), 'gzip')];
+  for (const d of ['/usr/lib/python3', '/usr/include', '/usr/share/doc', '/usr/sbin']) five.push(await makeLayer(hostFiles([d], 25 << 20), 'gzip'));
+  return [{ name: 'debian-like', img: makeImage({ layers: [big] }) }, { name: '5-layer', img: makeImage({ layers: five }) }];
+}
+
+function haveContainerd(): boolean {
+  return spawnSync('containerd', ['--version']).status === 0 && spawnSync('ctr', ['--version']).status === 0;
+}
+
+async function startContainerd(dir: string): Promise<{ sock: string; child: ChildProcess }> {
+  const sock = path.join(dir, 'containerd.sock');
+  const cfg = path.join(dir, 'config.toml');
+  fs.writeFileSync(cfg, [
+    'version = 2',
+    `root = "${path.join(dir, 'root')}"`,
+    `state = "${path.join(dir, 'state')}"`,
+    'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+    '[grpc]', `  address = "${sock}"`,
+  ].join('\n') + '\n');
+  const child = spawn('containerd', ['--config', cfg], { stdio: 'ignore' });
+  for (let i = 0; i < 200; i++) {
+    if (spawnSync('ctr', ['--address', sock, 'version'], { stdio: 'ignore' }).status === 0) return { sock, child };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await killAndWait(child);
+  throw new Error('containerd did not start');
+}
+
+function time(cmd: string, args: string[]): number {
+  const t = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t) / 1e6;
+}
+
+function unmountBelow(dir: string) {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(dir + '/'));
+  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-'));
+const reg = await startRegistry();
+try {
+  const withCtr = haveContainerd();
+  if (!withCtr) console.log('containerd/ctr not installed: berth numbers only (apt-get install containerd)');
+  for (const { name, img } of await images()) {
+    const gz = img.layers.reduce((a, l) => a + l.size, 0);
+    const layout = path.join(work, `${name}-layout`);
+    writeLayout(layout, img.manifest, [img]);
+    const src = path.join(work, 'src-root');
+    execFileSync(BERTH, ['--root', src, 'load', '-i', tarDir(layout, `${layout}.tar`), '--name', `localhost/bench/${name}`]);
+    const ref = `${reg.host}/bench/${name}:1`;
+    execFileSync(BERTH, ['--root', src, 'push', '-q', `localhost/bench/${name}:latest`, ref]);
+    const berth: number[] = [];
+    const fetchOnly: number[] = [];
+    const ctr: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const root = path.join(work, `berth-${i}`);
+      berth.push(time(BERTH, ['--root', root, '--state', path.join(root, 'state'), 'pull', '-q', ref]));
+      fs.rmSync(root, { recursive: true, force: true });
+      fetchOnly.push(time(BERTH, ['--root', root, '--state', path.join(root, 'state'), 'pull', '-q', '--no-unpack', ref]));
+      fs.rmSync(root, { recursive: true, force: true });
+      if (withCtr) {
+        const dir = path.join(work, `ctr-${i}`);
+        fs.mkdirSync(dir);
+        const c = await startContainerd(dir);
+        try {
+          ctr.push(time('ctr', ['--address', c.sock, '-n', 'bench', 'images', 'pull', '--plain-http', ref]));
+        } finally {
+          await killAndWait(c.child);
+          unmountBelow(dir);
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }
+    }
+    const b = median(berth);
+    const mbs = (ms: number) => (gz / 1e6 / (ms / 1000)).toFixed(1);
+    let line = `${name}: ${(gz / 1e6).toFixed(1)} MB compressed, ${img.layers.length} layer(s): berth ${b.toFixed(0)} ms (${mbs(b)} MB/s; fetch alone ${median(fetchOnly).toFixed(0)} ms)`;
+    if (ctr.length) { const c = median(ctr); line += `, containerd ${c.toFixed(0)} ms (${mbs(c)} MB/s), berth/containerd ${(b / c).toFixed(2)}x`; }
+    console.log(line);
+    fs.rmSync(src, { recursive: true, force: true });
+  }
+} finally {
+  await reg.stop();
+  fs.rmSync(work, { recursive: true, force: true });
+}
