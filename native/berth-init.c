@@ -53,6 +53,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -72,7 +74,7 @@ enum tag {
   T_RLIMIT, T_OOM_SCORE_ADJ, T_CAPS, T_NO_NEW_PRIVS, T_USER, T_ADDITIONAL_GIDS, T_UMASK, T_CWD, T_ENV,
   T_ARG, T_SECCOMP, T_SECCOMP_FLAGS, T_TERMINAL, T_CONSOLE_SIZE, T_CONSOLE_SOCKET, T_EXEC_FIFO,
   T_HOOK_CREATE_CONTAINER, T_HOOK_START_CONTAINER, T_PERSONALITY, T_PRESERVE_FDS, T_NEW_KEYRING,
-  T_JOIN_PID, T_DETACH, T_MAX
+  T_JOIN_PID, T_DETACH, T_IOPRIO, T_SCHEDULER, T_CPU_AFFINITY_INITIAL, T_CPU_AFFINITY_FINAL, T_MAX
 };
 
 #define MOUNT_BIND 1
@@ -126,6 +128,10 @@ struct plan {
   int new_keyring;
   uint32_t join_pid;
   int detach;
+  int has_ioprio; uint32_t ioprio;
+  int has_sched; struct { uint32_t policy; int32_t nice; uint32_t priority; uint64_t flags, runtime, deadline, period; } sched;
+  cpu_set_t *cpu_initial, *cpu_final;
+  char *exe; /* args[0] resolved at create time, so a missing binary fails create (as runc) */
 };
 
 static int sync_fd = -1;
@@ -358,6 +364,19 @@ static void parse_plan(struct plan *pl, const unsigned char *buf, uint32_t len) 
     case T_NEW_KEYRING: pl->new_keyring = 1; break;
     case T_JOIN_PID: pl->join_pid = rd_u32(&r); break;
     case T_DETACH: pl->detach = 1; break;
+    case T_IOPRIO: pl->has_ioprio = 1; pl->ioprio = rd_u32(&r); break;
+    case T_SCHEDULER:
+      pl->has_sched = 1;
+      pl->sched.policy = rd_u32(&r); pl->sched.nice = (int32_t)rd_u32(&r); pl->sched.priority = rd_u32(&r);
+      pl->sched.flags = rd_u64(&r); pl->sched.runtime = rd_u64(&r); pl->sched.deadline = rd_u64(&r); pl->sched.period = rd_u64(&r);
+      break;
+    case T_CPU_AFFINITY_INITIAL: case T_CPU_AFFINITY_FINAL: {
+      cpu_set_t *set = xrealloc(NULL, CPU_ALLOC_SIZE(8192));
+      CPU_ZERO_S(CPU_ALLOC_SIZE(8192), set);
+      while (r.left) { uint32_t c = rd_u32(&r); if (c >= 8192) fail("launch plan: cpu %u out of range", c); CPU_SET_S(c, CPU_ALLOC_SIZE(8192), set); }
+      if (r.tag == T_CPU_AFFINITY_INITIAL) pl->cpu_initial = set; else pl->cpu_final = set;
+      break;
+    }
     default: fail("launch plan: unknown record tag %u (berth-init and berth are different versions?)", r.tag);
     }
     rd_end(&r);
@@ -444,11 +463,122 @@ static void bind_remount(const char *target, unsigned long flags, const char *wh
   die("remount %s with its options", what);
 }
 
+
+/* ---- cgroup mounts ----------------------------------------------------------------------- */
+
+#define CGROUP2_MAGIC 0x63677270
+
+/* The path of our cgroup in the hierarchy whose controllers are `ctrls` ("" for cgroup v2), from
+   /proc/self/cgroup; Node has placed us in our cgroups before we get here. */
+static int own_cgroup(const char *ctrls, char *out, size_t n) {
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (!f) die("open /proc/self/cgroup");
+  char line[4096];
+  int found = 0;
+  while (!found && fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\n")] = 0;
+    char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+    if (!c2) continue;
+    *c2 = 0;
+    if (strcmp(c1 + 1, ctrls) == 0) { snprintf(out, n, "%s", c2 + 1); found = 1; }
+  }
+  fclose(f);
+  return found;
+}
+
+/* The controller list of a v1 hierarchy from its super options ("rw,cpu,cpuacct" -> "cpu,cpuacct"),
+   in the order /proc/self/cgroup uses. */
+static void v1_controllers(const char *superopts, char *out, size_t n) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", superopts);
+  out[0] = 0;
+  static const char *skip[] = { "rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "favordynmods", NULL };
+  for (char *save, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+    int drop = strncmp(t, "release_agent=", 14) == 0;
+    for (int i = 0; skip[i]; i++) if (strcmp(t, skip[i]) == 0) drop = 1;
+    if (drop) continue;
+    size_t l = strlen(out);
+    snprintf(out + l, n - l, "%s%s", l ? "," : "", t);
+  }
+}
+
+/* Mount one hierarchy (host mount point `hostmp`) at `target`: a fresh mount inside a cgroup
+   namespace (it shows the namespace root), else a bind of our own cgroup, as runc does. */
+static void mount_hierarchy(int rootfd, const char *hostmp, const char *fstype, const char *ctrls, const char *target, unsigned long flags, int cgroupns, const char *dst) {
+  if (cgroupns) {
+    if (mount(fstype, target, fstype, flags, strcmp(fstype, "cgroup") == 0 ? ctrls : NULL) < 0) die("mount %s %s on %s", fstype, ctrls, dst);
+    return;
+  }
+  char own[PATH_MAX], src[PATH_MAX];
+  if (!own_cgroup(strcmp(fstype, "cgroup2") == 0 ? "" : ctrls, own, sizeof own)) { errno = ENOENT; die("find our cgroup for %s (%s)", hostmp, ctrls); }
+  snprintf(src, sizeof src, "%s%s", hostmp, own);
+  if (mount(src, target, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind cgroup %s on %s", src, dst);
+  /* `target` still names what was under the new mount: reopen to remount the bind itself. */
+  int fd = mkpath_in_root(rootfd, dst, 0);
+  char t[64];
+  fdpath(t, sizeof t, fd);
+  bind_remount(t, flags, dst);
+  close(fd);
+}
+
+static void mount_cgroup(int rootfd, const char *dst, const char *target, unsigned long flags, int cgroupns) {
+  struct statfs st;
+  if (statfs("/sys/fs/cgroup", &st) < 0) die("statfs /sys/fs/cgroup");
+  if (st.f_type == CGROUP2_MAGIC) { mount_hierarchy(rootfd, "/sys/fs/cgroup", "cgroup2", "", target, flags, cgroupns, dst); return; }
+  /* v1 or hybrid: a tmpfs holding one mount per host hierarchy, plus the host's comount symlinks. */
+  unsigned long tflags = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  if (mount("tmpfs", target, "tmpfs", tflags, "mode=755") < 0) die("mount tmpfs for cgroups on %s", dst);
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) die("open /proc/self/mountinfo");
+  char line[8192];
+  while (fgets(line, sizeof line, f)) {
+    char mp[PATH_MAX], fstype[64], source[256], superopts[1024];
+    char *sep = strstr(line, " - ");
+    if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1) continue;
+    if (sscanf(sep + 3, "%63s %255s %1023s", fstype, source, superopts) != 3) continue;
+    if (strncmp(mp, "/sys/fs/cgroup/", 15) != 0 || strchr(mp + 15, '/')) continue;
+    if (strcmp(fstype, "cgroup") && strcmp(fstype, "cgroup2")) continue;
+    char sub[PATH_MAX], ctrls[512] = "", t[64];
+    snprintf(sub, sizeof sub, "%s/%s", dst, mp + 15);
+    if (strcmp(fstype, "cgroup") == 0) v1_controllers(superopts, ctrls, sizeof ctrls);
+    int fd = mkpath_in_root(rootfd, sub, 'd');
+    fdpath(t, sizeof t, fd);
+    mount_hierarchy(rootfd, mp, fstype, ctrls, t, flags & ~(unsigned long)MS_BIND, cgroupns, sub);
+    close(fd);
+  }
+  fclose(f);
+  int hostdir = open("/sys/fs/cgroup", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (hostdir >= 0) {
+    int fd = mkpath_in_root(rootfd, dst, 0);
+    int dirfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    close(fd);
+    DIR *d = fdopendir(hostdir);
+    struct dirent *e;
+    while (d && dirfd >= 0 && (e = readdir(d))) {
+      if (e->d_type != DT_LNK) continue;
+      char to[256];
+      ssize_t n = readlinkat(hostdir, e->d_name, to, sizeof to - 1);
+      if (n <= 0) continue;
+      to[n] = 0;
+      if (symlinkat(to, dirfd, e->d_name) < 0 && errno != EEXIST) die("symlink %s/%s", dst, e->d_name);
+    }
+    if (d) closedir(d);
+    if (dirfd >= 0) close(dirfd);
+  }
+  if (flags & MS_RDONLY) {
+    int fd = mkpath_in_root(rootfd, dst, 0);
+    char t[64];
+    fdpath(t, sizeof t, fd);
+    if (mount(NULL, t, NULL, MS_REMOUNT | MS_RDONLY | tflags, "mode=755") < 0) die("remount %s read-only", dst);
+    close(fd);
+  }
+}
+
 /* ---- rootfs ------------------------------------------------------------------------------ */
 
 #define MS_PROPAGATION (MS_SHARED | MS_SLAVE | MS_PRIVATE | MS_UNBINDABLE)
 
-static void mount_one(int rootfd, const struct mnt *m) {
+static void mount_one(int rootfd, const struct mnt *m, int cgroupns) {
   char target[64];
   int kind = 'd';
   int bind = m->kind == MOUNT_BIND;
@@ -470,14 +600,8 @@ static void mount_one(int rootfd, const struct mnt *m) {
       fdpath(target, sizeof target, fd);
       bind_remount(target, flags, m->dst);
     }
-  } else if (strcmp(m->type, "cgroup") == 0 && flags) {
-    /* cgroup v1 controllers cannot be mounted together a second time; the host's hierarchy is bound
-       instead, remounted with the requested flags (read-only in every default config). */
-    if (mount("/sys/fs/cgroup", target, NULL, MS_BIND | MS_REC, NULL) < 0) die("mount cgroup on %s", m->dst);
-    close(fd);
-    fd = mkpath_in_root(rootfd, m->dst, 0);
-    fdpath(target, sizeof target, fd);
-    bind_remount(target, flags, m->dst);
+  } else if (strcmp(m->type, "cgroup") == 0 || strcmp(m->type, "cgroup2") == 0) {
+    mount_cgroup(rootfd, m->dst, target, flags, cgroupns);
   } else {
     if (mount(m->src, target, m->type, flags, m->data[0] ? m->data : NULL) < 0) die("mount %s on %s", m->type, m->dst);
   }
@@ -686,31 +810,74 @@ static void install_seccomp(const struct plan *pl) {
   if (r < 0) die("install seccomp filter");
 }
 
-/* Look args[0] up in the PATH of the process's own environment (not ours), as runc does. */
-static const char *resolve_exec(const struct plan *pl, char *buf, size_t n) {
+/* A regular file with an execute bit, or why not. */
+static int executable(const char *p) {
+  struct stat st;
+  if (stat(p, &st) < 0) return -errno;
+  if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111)) return -EACCES;
+  return 0;
+}
+
+/* Look args[0] up in the PATH of the process's own environment (not ours), as runc does; a path
+   with a slash is taken relative to the process's cwd. The result is malloc'ed. */
+static char *resolve_exec(const struct plan *pl) {
   const char *a0 = pl->args.v[0];
-  if (strchr(a0, '/')) return a0;
+  char buf[PATH_MAX];
+  if (strchr(a0, '/')) {
+    if (a0[0] == '/') snprintf(buf, sizeof buf, "%s", a0);
+    else snprintf(buf, sizeof buf, "%s/%s", pl->cwd, a0);
+    int e = executable(buf);
+    if (e) { errno = -e; die("exec %s", a0); }
+    return strdup(buf);
+  }
   const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   for (size_t i = 0; pl->env.v[i]; i++) if (strncmp(pl->env.v[i], "PATH=", 5) == 0) path = pl->env.v[i] + 5;
   const char *p = path;
-  while (*p || p == path) {
+  for (;;) {
     const char *end = strchr(p, ':');
     size_t len = end ? (size_t)(end - p) : strlen(p);
-    snprintf(buf, n, "%.*s/%s", (int)len, len ? p : ".", a0);
-    struct stat st;
-    if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) return buf;
+    if (len == 0) snprintf(buf, sizeof buf, "%s/%s", pl->cwd, a0); /* an empty PATH entry is the cwd */
+    else if (p[0] == '/') snprintf(buf, sizeof buf, "%.*s/%s", (int)len, p, a0);
+    else snprintf(buf, sizeof buf, "%s/%.*s/%s", pl->cwd, (int)len, p, a0);
+    if (executable(buf) == 0) return strdup(buf);
     if (!end) break;
     p = end + 1;
   }
   fail("exec %s: executable file not found in $PATH", a0);
 }
 
-/*
- * The last steps before execve, shared by create and exec: close descriptors, drop capabilities,
- * switch user, chdir, umask, no_new_privs, seccomp. Seccomp goes last when no_new_privs allows it
- * unprivileged; otherwise it must precede the capability drop (it needs CAP_SYS_ADMIN), as in runc.
- */
-static void finalize_and_exec(const struct plan *pl) {
+/* As runc: without HOME in the environment, take the user's home from the container's /etc/passwd. */
+static void default_home(struct plan *pl) {
+  for (size_t i = 0; pl->env.v[i]; i++) if (strncmp(pl->env.v[i], "HOME=", 5) == 0) return;
+  char home[PATH_MAX] = "/";
+  FILE *f = fopen("/etc/passwd", "re");
+  if (f) {
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+      char *field[7] = { 0 };
+      char *save, *p = line;
+      int n = 0;
+      /* strsep keeps empty fields, which passwd allows */
+      while (n < 7 && (field[n] = strsep(&p, ":")) != NULL) n++;
+      (void)save;
+      if (n < 6 || !field[2][0]) continue;
+      char *end;
+      unsigned long uid = strtoul(field[2], &end, 10);
+      if (*end || uid != pl->uid) continue;
+      if (field[5][0]) snprintf(home, sizeof home, "%s", field[5]);
+      break;
+    }
+    fclose(f);
+  }
+  char *h = xrealloc(NULL, strlen(home) + 6);
+  sprintf(h, "HOME=%s", home);
+  pl->env.v[pl->env.n - 1] = h;
+  char *nul = NULL;
+  PUSH(pl->env, nul);
+}
+
+static void finalize_and_exec(struct plan *pl) {
+  default_home(pl);
   /* Everything above the preserved fds is closed at exec (LISTEN_FDS semantics). */
   unsigned first = 3 + pl->preserve_fds;
   if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
@@ -720,6 +887,16 @@ static void finalize_and_exec(const struct plan *pl) {
     int fl = fcntl((int)fd, F_GETFD);
     if (fl >= 0) fcntl((int)fd, F_SETFD, fl & ~FD_CLOEXEC);
   }
+  /* Scheduling may need CAP_SYS_NICE (real-time classes): before the capability drop. */
+  if (pl->has_ioprio && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, (int)pl->ioprio) < 0)
+    die("ioprio_set class %u level %u", pl->ioprio >> 13, pl->ioprio & 0x1fff);
+  if (pl->has_sched) {
+    struct { uint32_t size, policy; uint64_t flags; int32_t nice; uint32_t priority; uint64_t runtime, deadline, period; } a = {
+      .size = 48, .policy = pl->sched.policy, .flags = pl->sched.flags, .nice = pl->sched.nice, .priority = pl->sched.priority,
+      .runtime = pl->sched.runtime, .deadline = pl->sched.deadline, .period = pl->sched.period };
+    if (syscall(SYS_sched_setattr, 0, &a, 0) < 0) die("sched_setattr policy %u", pl->sched.policy);
+  }
+  if (pl->cpu_final && sched_setaffinity(0, CPU_ALLOC_SIZE(8192), pl->cpu_final) < 0) die("set the final CPU affinity");
   int nnp = pl->no_new_privs;
   if (pl->seccomp && !nnp) install_seccomp(pl);
 
@@ -752,11 +929,18 @@ static void finalize_and_exec(const struct plan *pl) {
         die("raise ambient capability %d (it must be permitted and inheritable)", c);
   }
   if (chdir(pl->cwd) < 0) die("chdir to cwd %s", pl->cwd);
+  /* A cwd outside our root (a leaked directory fd, CVE-2024-21626) shows up as "(unreachable)". */
+  char cwdbuf[PATH_MAX];
+  if (!getcwd(cwdbuf, sizeof cwdbuf) || cwdbuf[0] != '/') { errno = errno ? errno : ENOENT; die("cwd %s is outside the container", pl->cwd); }
   umask(pl->has_umask ? pl->umask : 022);
   if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("prctl PR_SET_NO_NEW_PRIVS");
   if (pl->seccomp && nnp) install_seccomp(pl);
-  char buf[PATH_MAX];
-  const char *exe = resolve_exec(pl, buf, sizeof buf);
+  const char *exe = pl->exe ? pl->exe : resolve_exec(pl);
+  /* Ignored signals and the mask survive execve: hand the process a clean slate. */
+  for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   execve(exe, pl->args.v, pl->env.v);
   die("exec %s", pl->args.v[0]);
 }
@@ -800,7 +984,7 @@ static void sysctl_write(const struct kv *k) {
   close(fd);
 }
 
-static void child_create(struct plan *pl, int ready_fd, int created_fd, int console_fd) {
+static void child_create(struct plan *pl, int ready_fd, int created_fd, int console_fd, int fifo) {
   char c;
   if (read(ready_fd, &c, 1) != 1) _exit(1); /* the parent died before releasing us */
   close(ready_fd);
@@ -830,28 +1014,31 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
   int rootfd = open(pl->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die("open rootfs %s", pl->rootfs);
-  for (size_t i = 0; i < pl->mounts.n; i++) mount_one(rootfd, &pl->mounts.v[i]);
+  int cgroupns = pl->unshare_cgroup;
+  for (size_t i = 0; i < pl->setns.n; i++) if (pl->setns.v[i].type == CLONE_NEWCGROUP) cgroupns = 1;
+  for (size_t i = 0; i < pl->mounts.n; i++) mount_one(rootfd, &pl->mounts.v[i], cgroupns);
   for (size_t i = 0; i < pl->devices.n; i++) create_device(rootfd, &pl->devices.v[i], pl->bind_devices);
   if (pl->dev_symlinks) dev_symlinks(rootfd);
   close(rootfd);
   run_hooks("createContainer", &pl->hook_create, state, state_len);
 
-  /* Held across pivot_root: the fifo is reopened for writing through our fd table once started. */
-  int fifo = open(pl->exec_fifo, O_PATH | O_CLOEXEC);
-  if (fifo < 0) die("open exec fifo %s", pl->exec_fifo);
+  /* Held across pivot_root: the fifo (opened by our parent) is reopened for writing through our fd
+     table once started. */
   int procfd = open("/proc/self/fd", O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (procfd < 0) die("open /proc/self/fd");
 
   if (pl->no_pivot) do_move_root(pl->rootfs); else do_pivot(pl->rootfs);
   if (pl->rootfs_propagation && mount(NULL, "/", NULL, (unsigned long)pl->rootfs_propagation, NULL) < 0) die("set rootfs propagation");
-  for (size_t i = 0; i < pl->masked.n; i++) mask_path(pl->masked.v[i]);
+  /* runc's order: read-only paths, then masks. */
   for (size_t i = 0; i < pl->readonly.n; i++) readonly_path(pl->readonly.v[i]);
+  for (size_t i = 0; i < pl->masked.n; i++) mask_path(pl->masked.v[i]);
   if (pl->readonly_root) bind_remount("/", MS_RDONLY, "/ read-only");
   if (pl->hostname && sethostname(pl->hostname, strlen(pl->hostname)) < 0) die("sethostname %s", pl->hostname);
   if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname %s", pl->domainname);
   if (pl->has_personality && personality(pl->personality) < 0) die("personality");
   apply_rlimits(pl);
   if (pl->terminal) setup_console(console_fd, pl->rows, pl->cols);
+  pl->exe = resolve_exec(pl);
 
   send_msg(sync_fd, 'C', NULL, 0);
   close(sync_fd);
@@ -878,6 +1065,10 @@ static int do_create(struct plan *pl) {
     if (!pl->console_socket) fail("launch plan: terminal without a console socket");
     console_fd = connect_console(pl->console_socket);
   }
+  /* Opened here, by host root, so the state dir's parents need not be searchable by the container's
+     root (another uid outside when it has a user namespace), as runc does. */
+  int fifo = open(pl->exec_fifo, O_PATH | O_CLOEXEC);
+  if (fifo < 0) die("open exec fifo %s", pl->exec_fifo);
   join_namespaces(pl, 0);
   if (pl->time_offsets) {
     if (unshare(CLONE_NEWTIME) < 0) die("unshare time namespace");
@@ -891,11 +1082,12 @@ static int do_create(struct plan *pl) {
   if (pid == 0) {
     close(ready[1]);
     close(created[0]);
-    child_create(pl, ready[0], created[1], console_fd);
+    child_create(pl, ready[0], created[1], console_fd, fifo);
     _exit(1);
   }
   close(ready[0]);
   close(created[1]);
+  close(fifo);
   if (console_fd >= 0) close(console_fd);
   if (pl->clone_flags & CLONE_NEWUSER) write_id_maps(pid, pl);
   uint32_t p = (uint32_t)pid;
@@ -926,6 +1118,7 @@ static int do_exec(struct plan *pl) {
     if (!pl->console_socket) fail("launch plan: terminal without a console socket");
     console_fd = connect_console(pl->console_socket);
   }
+  if (pl->cpu_initial && sched_setaffinity(0, CPU_ALLOC_SIZE(8192), pl->cpu_initial) < 0) die("set the initial CPU affinity");
   char path[64];
   snprintf(path, sizeof path, "/proc/%u/root", pl->join_pid);
   int rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -974,8 +1167,9 @@ static int do_exec(struct plan *pl) {
   if (t != 'G') { kill(pid, SIGKILL); waitpid(pid, NULL, 0); _exit(1); }
   if (write(go[1], "g", 1) != 1) die("release the exec process");
   close(go[1]);
-  /* Relay the child's error frame verbatim, or report that it is running. */
-  char buf[4096];
+  /* Relay the child's error frame verbatim (at most 5 + 4096 bytes: fail_text caps the line), or
+     report that it is running. */
+  char buf[8192];
   ssize_t n, total = 0;
   while ((n = read(err[0], buf + total, sizeof buf - (size_t)total)) != 0) {
     if (n < 0) { if (errno == EINTR) continue; break; }

@@ -134,6 +134,11 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
   fs.mkdirSync(req.stateDir, { recursive: true, mode: 0o711 });
   try { fs.unlinkSync(fifo); } catch { /* none yet */ }
   mkfifo(fifo, 0o622);
+  // mkfifo applied our umask; the init may be another uid outside (user namespace), as in runc.
+  fs.chmodSync(fifo, 0o622);
+  const root = (m?: readonly { containerID: number; hostID: number; size: number }[]) => m?.find((x) => x.containerID === 0)?.hostID;
+  const ruid = root(req.spec.linux?.uidMappings), rgid = root(req.spec.linux?.gidMappings);
+  if (ruid !== undefined || rgid !== undefined) fs.chownSync(fifo, ruid ?? 0, rgid ?? 0);
 
   const { chan, exited } = spawnInit('create', req.stdio, req.preserveFds ?? 0);
   let pid: number | undefined;

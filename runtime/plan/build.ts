@@ -80,8 +80,36 @@ function rlimitValue(v: number): bigint {
   return b >= (1n << 63n) ? RLIM_INFINITY : b;
 }
 
+const IOPRIO_CLASS: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+const SCHED_POLICY: Record<string, number> = { SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6 };
+const SCHED_FLAG: Record<string, number> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01, SCHED_FLAG_RECLAIM: 0x02, SCHED_FLAG_DL_OVERRUN: 0x04, SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10, SCHED_FLAG_UTIL_CLAMP_MIN: 0x20, SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+
+/** "0-2,7" -> [0, 1, 2, 7] (the cpuset list format execCPUAffinity uses). */
+export function parseCpuList(list: string, where: string): number[] {
+  const out = new Set<number>();
+  for (const part of list.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = part.match(/^(\d+)(?:-(\d+))?$/);
+    if (!m) throw invalidArgument(`${where}: ${JSON.stringify(list)} is not a CPU list like "0-2,7"`);
+    const a = Number(m[1]), b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a || b >= 8192) throw invalidArgument(`${where}: CPU range ${JSON.stringify(part)} is out of order or too large`);
+    for (let c = a; c <= b; c++) out.add(c);
+  }
+  if (out.size === 0) throw invalidArgument(`${where}: empty CPU list`);
+  return [...out].sort((x, y) => x - y);
+}
+
+function cpuRecord(w: PlanWriter, tag: number, list: string, where: string): void {
+  const cpus = parseCpuList(list, where);
+  const b = Buffer.alloc(4 * cpus.length);
+  cpus.forEach((c, i) => b.writeUInt32LE(c, 4 * i));
+  w.bytes(tag, b);
+}
+
 /** The process part of a plan, shared by create and exec. */
-function writeProcess(w: PlanWriter, proc: Process, where: string, opts: { consoleSocket?: string; preserveFds?: number; seccomp?: SeccompProgram }): void {
+function writeProcess(w: PlanWriter, proc: Process, where: string, opts: { consoleSocket?: string; preserveFds?: number; seccomp?: SeccompProgram; exec?: boolean }): void {
   const args = proc.args;
   if (!args || args.length === 0) throw invalidArgument(`${where}/args: at least the program to run is required`);
   if (!proc.cwd.startsWith('/')) throw invalidArgument(`${where}/cwd must be an absolute path, got ${JSON.stringify(proc.cwd)}`);
@@ -117,6 +145,21 @@ function writeProcess(w: PlanWriter, proc: Process, where: string, opts: { conso
     w.composite(Tag.RLIMIT, [['u32', res], ['u64', soft], ['u64', hard]], [], `${where}/rlimits`);
   }
   if (proc.oomScoreAdj !== undefined) w.i32(Tag.OOM_SCORE_ADJ, proc.oomScoreAdj);
+  if (proc.ioPriority) w.u32(Tag.IOPRIO, (IOPRIO_CLASS[proc.ioPriority.class] << 13) | (proc.ioPriority.priority ?? 0));
+  const sc = proc.scheduler;
+  if (sc) {
+    const policy = SCHED_POLICY[sc.policy];
+    const rt = sc.policy === 'SCHED_FIFO' || sc.policy === 'SCHED_RR';
+    if (sc.nice !== undefined && (sc.nice < -20 || sc.nice > 19)) throw invalidArgument(`${where}/scheduler/nice must be between -20 and 19`);
+    if (rt && !(sc.priority && sc.priority >= 1 && sc.priority <= 99)) throw invalidArgument(`${where}/scheduler/priority must be 1..99 for ${sc.policy}`);
+    if (!rt && sc.priority) throw invalidArgument(`${where}/scheduler/priority must be 0 for ${sc.policy}`);
+    if (sc.policy !== 'SCHED_DEADLINE' && (sc.runtime || sc.deadline || sc.period)) throw invalidArgument(`${where}/scheduler: runtime, deadline and period are only for SCHED_DEADLINE`);
+    const flags = (sc.flags ?? []).reduce((f, n) => f | SCHED_FLAG[n], 0);
+    w.composite(Tag.SCHEDULER, [['u32', policy], ['u32', (sc.nice ?? 0) >>> 0], ['u32', sc.priority ?? 0], ['u64', flags],
+      ['u64', sc.runtime ?? 0], ['u64', sc.deadline ?? 0], ['u64', sc.period ?? 0]], [], `${where}/scheduler`);
+  }
+  if (opts.exec && proc.execCPUAffinity?.initial) cpuRecord(w, Tag.CPU_AFFINITY_INITIAL, proc.execCPUAffinity.initial, `${where}/execCPUAffinity/initial`);
+  if (opts.exec && proc.execCPUAffinity?.final) cpuRecord(w, Tag.CPU_AFFINITY_FINAL, proc.execCPUAffinity.final, `${where}/execCPUAffinity/final`);
   if (proc.terminal) {
     if (!opts.consoleSocket) throw invalidArgument(`${where}/terminal is true: a console socket (--console-socket) is required`);
     w.flag(Tag.TERMINAL);
@@ -190,7 +233,6 @@ export function buildCreatePlan(spec: Spec, opts: CreatePlanOptions): Buffer {
 
   // Mounts, in spec order.
   let devIsBind = false;
-  let devMounted = false;
   for (const [i, m] of (spec.mounts ?? []).entries()) {
     const where = `config.json: /mounts/${i}`;
     if (!isAbsClean(m.destination)) throw invalidArgument(`${where}/destination must be an absolute path without "..", got ${JSON.stringify(m.destination)}`);
@@ -198,7 +240,7 @@ export function buildCreatePlan(spec: Spec, opts: CreatePlanOptions): Buffer {
     const o = parseMountOptions(m.options, where);
     const bind = mountIsBind(m, o.flags);
     const dest = path.posix.normalize(m.destination);
-    if (dest === '/dev') { devMounted = true; devIsBind = bind; }
+    if (dest === '/dev') devIsBind = bind;
     let source = m.source ?? '';
     if (bind) {
       if (!source) throw invalidArgument(`${where}/source is required for a bind mount`);
@@ -223,7 +265,7 @@ export function buildCreatePlan(spec: Spec, opts: CreatePlanOptions): Buffer {
     w.str(Tag.READONLY_PATH, p);
   }
 
-  // Devices: skipped when /dev is the host's, bound in (nothing to create, as runc).
+  // Devices and /dev symlinks: skipped when /dev is the host's, bound in (as runc).
   if (!devIsBind) {
     const listed = new Set<string>();
     for (const [i, d] of (linux.devices ?? []).entries()) {
@@ -239,7 +281,7 @@ export function buildCreatePlan(spec: Spec, opts: CreatePlanOptions): Buffer {
       w.composite(Tag.DEVICE, [['u32', S_IFCHR], ['u32', 0o666], ['u32', d.major], ['u32', d.minor], ['u32', 0], ['u32', 0]], [d.path], 'default device');
     }
     if (inUserNs) w.flag(Tag.BIND_DEVICES);
-    if (devMounted) w.flag(Tag.DEV_SYMLINKS);
+    w.flag(Tag.DEV_SYMLINKS);
   }
 
   const hasUts = (cloneFlags & CLONE.NEWUTS) !== 0;
@@ -277,6 +319,6 @@ export function buildExecPlan(spec: Spec, proc: Process, opts: ExecPlanOptions):
     w.composite(Tag.SETNS, [['u32', NAMESPACE_FLAG[ns.type]]], [`/proc/${opts.containerPid}/ns/${NAMESPACE_FILE[ns.type]}`], `namespace ${ns.type}`);
   }
   if (opts.detach) w.flag(Tag.DETACH);
-  writeProcess(w, proc, 'process', opts);
+  writeProcess(w, proc, 'process', { ...opts, exec: true });
   return w.finish();
 }

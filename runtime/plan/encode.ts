@@ -58,6 +58,10 @@ export const Tag = {
   NEW_KEYRING: 42,      // empty: join a fresh session keyring
   JOIN_PID: 43,         // u32: exec: the container's init, whose /proc/<pid>/root becomes our root
   DETACH: 44,           // empty: exec: leave once the process started
+  IOPRIO: 45,           // u32: ioprio_set value, class << 13 | level
+  SCHEDULER: 46,        // u32 policy, u32 nice (i32), u32 priority, u64 flags, u64 runtime, u64 deadline, u64 period
+  CPU_AFFINITY_INITIAL: 47, // u32[] cpus: exec: berth-init's own affinity before joining (inherited, then replaced)
+  CPU_AFFINITY_FINAL: 48,   // u32[] cpus: the process's affinity right before execve
 } as const;
 export type TagName = keyof typeof Tag;
 

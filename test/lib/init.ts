@@ -56,6 +56,16 @@ export function makeBundle(): Bundle {
   return { dir, bundle, stateDir, rootfs, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
+// Every container init a test made, so a failing assertion cannot leave one running.
+const tracked = new Set<number>();
+export function track(pid: number): number { tracked.add(pid); return pid; }
+export async function killLeftovers(): Promise<void> {
+  for (const pid of tracked) {
+    if (alive(pid)) { try { process.kill(pid, 'SIGKILL'); } catch { /* raced */ } await waitGone(pid); }
+  }
+  tracked.clear();
+}
+
 export interface RunResult { pid: number; out: string; code: number; createMs: number; startMs: number }
 
 /** Whether a pid still exists as a live (non-zombie) process. */
@@ -90,6 +100,7 @@ export async function runContainer(b: Bundle, spec: Spec, extra: Partial<CreateR
       onPid: async () => {}, hookState: (p) => JSON.stringify({ ociVersion: '1.2.0', id: 'test', status: 'creating', pid: p, bundle: b.bundle }),
       ...extra,
     });
+    track(pid);
     const t1 = performance.now();
     await startContainerProcess(b.stateDir);
     const t2 = performance.now();
@@ -104,4 +115,43 @@ export async function runContainer(b: Bundle, spec: Spec, extra: Partial<CreateR
 /** Mount points under `dir` in our own mount namespace (tests assert nothing leaked to the host). */
 export function hostMountsUnder(dir: string): string[] {
   return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir));
+}
+
+/**
+ * A console socket server (runc's protocol): receives the pty master over SCM_RIGHTS and copies
+ * everything the container writes to it into `output()`. Node cannot receive fds, so python3 does.
+ */
+export async function consoleServer(dir: string): Promise<{ socket: string; output(): Promise<string>; close(): void }> {
+  const { spawn } = await import('node:child_process');
+  const socket = path.join(dir, 'console.sock');
+  const script = `
+import socket, os, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept()
+msg, fds, flags, addr = socket.recv_fds(c, 1024, 1)
+m = fds[0]
+out = b""
+while True:
+    try:
+        d = os.read(m, 4096)
+    except OSError:
+        break
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode(errors="replace")); sys.stdout.flush()
+`;
+  const p = spawn('python3', ['-c', script, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  const done = new Promise<string>((resolve) => {
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', () => resolve(out.replace(/^ready\n/, '')));
+  });
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('console server did not start')), 5000);
+    p.stdout.once('data', () => { clearTimeout(t); resolve(); });
+  });
+  return { socket, output: () => done, close: () => { if (p.exitCode === null) p.kill('SIGKILL'); } };
 }
