@@ -251,7 +251,9 @@ static void log_flush_partial(void) {
 
 static void attach_add(int c) {
   int sndbuf = 1 << 20;
-  setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  // FORCE passes net.core.wmem_max (we are root); otherwise take what the host allows.
+  if (setsockopt(c, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+    setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   for (int i = 0; i < MAX_ATTACH; i++)
     if (attach_fd[i] < 0) { attach_fd[i] = c; return; }
   close(c);
@@ -615,10 +617,11 @@ static void create_failed(void) {
   errbuf[errlen < sizeof errbuf ? errlen : sizeof errbuf - 1] = 0;
   char prefix[256];
   snprintf(prefix, sizeof prefix, "%s %s failed: ", opt.runtime, opt.exec_process ? "exec" : "create");
-  sync_error(prefix, errlen ? errbuf : "(no message)", errlen ? strlen(errbuf) : 12);
   char full[ERRBUF_BYTES + 256];
   snprintf(full, sizeof full, "%s%s", prefix, errlen ? errbuf : "(no message)");
+  // exit.json first: a caller that hears of the failure finds it recorded already.
   write_exit_file(125 << 8, "start-failed", full);
+  sync_error(prefix, errlen ? errbuf : "(no message)", errlen ? strlen(errbuf) : 12);
   finish(1);
 }
 
@@ -747,7 +750,11 @@ static void parse_args(int argc, char **argv) {
   }
   if (!opt.id || !opt.runtime || !opt.dir) usage();
   if (!opt.bundle == !opt.exec_process) die_early("give exactly one of --bundle (create) or --exec (exec session)");
-  if (opt.runtime[0] != '/') die_early("--runtime must be an absolute path, got %s", opt.runtime);
+  // The runtime runs in the bundle dir and the monitor in /: relative paths would mean different files.
+  const char *abs_check[][2] = {{"--runtime", opt.runtime}, {"--dir", opt.dir}, {"--bundle", opt.bundle},
+                                {"--exec", opt.exec_process}, {"--log", opt.log_path}, {"--oom-file", opt.oom_file}};
+  for (size_t i = 0; i < sizeof abs_check / sizeof abs_check[0]; i++)
+    if (abs_check[i][1] && abs_check[i][1][0] != '/') die_early("%s must be an absolute path, got %s", abs_check[i][0], abs_check[i][1]);
   if (opt.sync_fd < 3 || fcntl(opt.sync_fd, F_GETFD) < 0) die_early("--sync-fd %d is not an open descriptor above 2", opt.sync_fd);
   if (opt.log_max_size < 0 || opt.log_max_files < 0) die_early("--log-max-size and --log-max-files must not be negative");
   if (opt.exit_argv && (!opt.exit_argv[0] || opt.exit_argv[0][0] != '/')) die_early("--exit-command needs an absolute program path");
@@ -757,6 +764,10 @@ static void parse_args(int argc, char **argv) {
 
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  // Whatever the caller left open without close-on-exec (a daemon's sockets, a CLI's tty) is not
+  // ours to hold for the container's lifetime: keep only stdio (until detached) and the sync fd.
+  if (opt.sync_fd > 3) syscall(SYS_close_range, 3, (unsigned)opt.sync_fd - 1, 0);
+  syscall(SYS_close_range, (unsigned)opt.sync_fd + 1, ~0U, 0);
   dirfd_ = open(opt.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd_ < 0) die_early("open %s: %s", opt.dir, strerror(errno));
 
@@ -853,6 +864,7 @@ int main(int argc, char **argv) {
   }
   spawn_runtime(child_in, child_out, child_err, console_path);
   if (runtime_pid < 0) { sync_error("fork: ", strerror(errno), strlen(strerror(errno))); return 1; }
+  if (devnull > 2) close(devnull);
   // Only the container may hold the write ends, so EOF means it (and its children) are done.
   if (pin[0] >= 0) close(pin[0]);
   if (!opt.tty) { close(pout[1]); }
@@ -925,8 +937,15 @@ int main(int argc, char **argv) {
       }
     }
     // A client dropped earlier in this round (slow reader) no longer matches its pollfd: skip it.
-    for (int k = i_cl; k < i_cc; k++)
-      if (pf[k].revents && attach_fd[owner[k]] == pf[k].fd && stdin_len < sizeof stdin_buf) attach_read(owner[k]);
+    for (int k = i_cl; k < i_cc; k++) {
+      if (!pf[k].revents || attach_fd[owner[k]] != pf[k].fd) continue;
+      if (stdin_len < sizeof stdin_buf) attach_read(owner[k]);
+      else if (pf[k].revents & (POLLHUP | POLLERR)) {
+        // Gone while stdin is backed up: drop it now, or POLLHUP would spin this loop.
+        attach_drop(owner[k]);
+        if (opt.stdin_once) stdin_close_pending = 1;
+      }
+    }
     for (int k = i_cc; k < n; k++)
       if (pf[k].revents && ctl[owner[k] - MAX_ATTACH].fd == pf[k].fd) ctl_handle(owner[k] - MAX_ATTACH);
   }

@@ -25,9 +25,17 @@ export async function attach(dir: string, opts: { tty: boolean }): Promise<Attac
 export function wrap(sock: net.Socket, tty: boolean): AttachStreams {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
-  const decoder = tty ? undefined : new FrameDecoder((s, p) => (s === 1 ? stdout : stderr).write(p));
+  // Backpressure: a consumer that stops reading stops the socket, so memory here stays bounded
+  // (the monitor then drops this client rather than stall the container's log).
+  const push = (out: PassThrough, p: Buffer) => {
+    if (!out.write(p) && !sock.isPaused()) {
+      sock.pause();
+      out.once('drain', () => sock.resume());
+    }
+  };
+  const decoder = tty ? undefined : new FrameDecoder((s, p) => push(s === 1 ? stdout : stderr, p));
   sock.on('data', (d: Buffer) => {
-    if (!decoder) return void stdout.write(d);
+    if (!decoder) return void push(stdout, d);
     try {
       decoder.push(d);
     } catch (e) {

@@ -160,7 +160,7 @@ export class Monitor {
     const tty = opts.tty ?? false;
     const processFile = path.join(dir, 'process.json');
     writeJsonAtomic(processFile, { ...opts.process, terminal: tty }, 0o600);
-    const logPath = opts.logPath ?? path.join(dir, 'log');
+    const logPath = opts.logPath ? path.resolve(opts.logPath) : path.join(dir, 'log');
     const session: Session = {
       version: 1, kind: 'exec', id: this.id, execId, runtime: this.session.runtime, runtimeArgs: this.session.runtimeArgs,
       dir, logPath, tty, stdin: opts.stdin ?? false, stdinOnce: opts.stdinOnce ?? false, createdAt: new Date().toISOString(),
@@ -212,6 +212,33 @@ export class Monitor {
     return { exitCode: status.exitCode, status, stdout, stderr };
   }
 
+  /** The exec sessions recorded under this container (running or finished), for reload after a restart. */
+  execSessions(): Monitor[] {
+    const root = path.join(this.dir, 'exec');
+    let names: string[];
+    try {
+      names = fs.readdirSync(root);
+    } catch {
+      return [];
+    }
+    const out: Monitor[] = [];
+    for (const n of names) {
+      try {
+        out.push(Monitor.load(path.join(root, n)));
+      } catch {
+        // A session whose caller died before session.json was written has nothing to reload.
+      }
+    }
+    return out;
+  }
+
+  /** Remove a finished exec session's dir (its log and exit status go with it). */
+  removeExecSession(): void {
+    if (this.session.kind !== 'exec') throw new BerthError('FAILED_PRECONDITION', 'only an exec session is removed this way');
+    if (this.isRunning()) throw new BerthError('FAILED_PRECONDITION', `exec session ${this.session.execId} is still running`);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
   /** Set by createContainer so exec sessions use the same monitor binary. */
   monitorPathHint?: string;
 
@@ -222,7 +249,9 @@ export class Monitor {
 }
 
 /** Spawn the monitor, which runs `<runtime> create`; the container waits for start(). */
-export async function createContainer(o: CreateOptions): Promise<Monitor> {
+export async function createContainer(opts: CreateOptions): Promise<Monitor> {
+  // The monitor and the runtime run in other dirs than ours: hand them absolute paths only.
+  const o = { ...opts, dir: path.resolve(opts.dir), bundle: path.resolve(opts.bundle), logPath: opts.logPath && path.resolve(opts.logPath) };
   if (!path.isAbsolute(o.runtime)) throw new BerthError('INVALID_ARGUMENT', `runtime must be an absolute path, got ${o.runtime}`);
   const tty = o.tty ?? bundleWantsTerminal(o.bundle);
   if (o.tty !== undefined && o.tty !== bundleWantsTerminal(o.bundle)) {

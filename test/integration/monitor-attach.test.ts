@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
+import path from 'node:path';
 import { isRoot, skip } from '../lib/harness.js';
 import { MONITOR_BIN, cleanupBundle, makeBundle, readUntil, testRuntimes, until, type Bundle } from '../lib/monitor.js';
 import { createContainer, startContainer, readLogs, type CreateOptions, type Monitor } from '../../shim/index.js';
@@ -45,6 +46,24 @@ else for (const rt of testRuntimes()) {
       assert.equal(texts(m), ['stdout:hello', 'stdout:second']);
     }));
 
+  test(`${rt.name}: a client that stops reading is dropped; the log and the container never stall`, () =>
+    withBundle(['sh', '-c', 'head -c 8000000 /dev/zero | tr "\\0" x; echo; echo END'], R, {}, async (b) => {
+      const m = await createContainer(opts(b, R));
+      const a = await m.attach();
+      a.stdout.pause(); // reads nothing: 8 MB cannot fit in the socket buffer
+      await m.start();
+      const st = await m.waitExit();
+      assert.is(st.exitCode, 0);
+      let got = 0;
+      a.stdout.on('data', (d: Buffer) => { got += d.length; });
+      a.stdout.resume();
+      await a.closed;
+      assert.ok(got < 8000000, `the stalled client was cut off (got ${got} bytes)`);
+      const recs = readLogs(m.logPath!);
+      assert.is(recs.slice(0, -1).reduce((n, r) => n + r.text.length, 0), 8000000, 'the log has every byte');
+      assert.is(recs[recs.length - 1]!.text, 'END');
+    }));
+
   test(`${rt.name}: without a tty, stdout and stderr stay apart on the attach stream`, () =>
     withBundle(['sh', '-c', 'read x; echo "o:$x"; echo "e:$x" >&2'], R, {}, async (b) => {
       const m = await createContainer(opts(b, R, { stdin: true }));
@@ -71,6 +90,19 @@ else for (const rt of testRuntimes()) {
       const log = texts(m).join('|');
       assert.match(log, /stdout:24 80/);
       assert.match(log, /stdout:30 100/);
+    }));
+
+  test(`${rt.name}: a monitor dir longer than sun_path (108 bytes) still serves console, attach and ctl`, () =>
+    withBundle(['sh', '-c', 'read x; stty size'], R, { tty: true }, async (b) => {
+      const dir = path.join(b.dir, 'd'.repeat(60), 'e'.repeat(60));
+      assert.ok(path.join(dir, 'console').length > 108);
+      const m = await createContainer(opts(b, R, { dir, stdin: true }));
+      const a = await m.attach();
+      await m.start();
+      await m.resize(12, 34);
+      a.stdin.write('\n');
+      await readUntil(a.stdout, (t) => t.includes('12 34'));
+      assert.is((await m.waitExit()).exitCode, 0);
     }));
 
   test(`${rt.name}: resize without a tty is refused with a clear message`, () =>
@@ -111,6 +143,11 @@ else for (const rt of testRuntimes()) {
       assert.is(r.stdout, 'hi\nbmon\n');
       assert.is(r.stderr, 'bad\n');
       assert.ok(m.isRunning(), 'the container outlives its exec');
+      const sessions = m.execSessions();
+      assert.is(sessions.length, 1);
+      assert.is(sessions[0]!.exitStatus()?.exitCode, 5, 'exec sessions reload from disk');
+      sessions[0]!.removeExecSession();
+      assert.equal(m.execSessions(), []);
       await m.signal('KILL');
       await m.waitExit();
     }));
@@ -124,8 +161,10 @@ else for (const rt of testRuntimes()) {
       await readUntil(streams!.stdout, (t) => t.includes('got ping'));
       assert.is((await session.waitExit()).exitCode, 4);
 
-      const t = await m.exec({ process: proc(['sh', '-c', 'stty size; tty']), tty: true, ttySize: { rows: 40, cols: 120 } });
+      const t = await m.exec({ process: proc(['sh', '-c', 'stty size; tty']), tty: true, ttySize: { rows: 40, cols: 120 }, attach: true });
+      const live = readUntil(t.streams!.stdout, (x) => x.includes('/dev/pts/'));
       assert.is((await t.session.waitExit()).exitCode, 0);
+      assert.match(await live, /40 120\r?\n/, 'raw tty stream on the attach socket');
       const out = texts(t.session).join('|');
       assert.match(out, /40 120/);
       assert.match(out, /\/dev\/pts\//);

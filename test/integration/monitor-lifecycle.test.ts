@@ -120,6 +120,32 @@ else for (const rt of testRuntimes()) {
       assert.equal(zombiesOf(m.monitorPid), [], 'no zombie children of the monitor');
     }));
 
+  test(`${rt.name}: the OOM killer ending the container is reported as oom-killed`, () =>
+    withBundle(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], R, async (b) => {
+      const cfgFile = path.join(b.bundle, 'config.json');
+      const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+      cfg.linux.resources = { ...cfg.linux.resources, memory: { limit: 16 << 20 } };
+      fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+      // Hybrid hierarchy here: memory is a v1 controller; on a pure v2 host it is memory.events.
+      const v1 = `/sys/fs/cgroup/memory${cfg.linux.cgroupsPath}/memory.oom_control`;
+      const v2 = `/sys/fs/cgroup${cfg.linux.cgroupsPath}/memory.events`;
+      const oomFile = fs.existsSync('/sys/fs/cgroup/memory') ? v1 : v2;
+      const m = await startContainer(opts(b, R, { oomFile }));
+      const st = await m.waitExit();
+      assert.is(st.signal, 9);
+      assert.is(st.oomKilled, true);
+      assert.is(st.reason, 'oom-killed');
+    }));
+
+  test(`${rt.name}: the exit command runs after exit.json is written`, () =>
+    withBundle(['sh', '-c', 'exit 2'], R, async (b) => {
+      const out = path.join(b.dir, 'exit-command.out');
+      const m = await startContainer(opts(b, R, { exitCommand: ['/bin/sh', '-c', `cat ${b.monitorDir}/exit.json > ${out}`] }));
+      await m.waitExit();
+      await until(() => !alive(m.monitorPid), 'the monitor to finish its exit command');
+      assert.is(JSON.parse(fs.readFileSync(out, 'utf8')).exitCode, 2);
+    }));
+
   test(`${rt.name}: create without start, then start later`, () =>
     withBundle(['sh', '-c', 'echo started; exit 7'], R, async (b) => {
       const m = await createContainer(opts(b, R));

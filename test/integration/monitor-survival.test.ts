@@ -55,6 +55,22 @@ else for (const rt of testRuntimes()) {
       await until(() => !alive(monitorPid), 'the monitor to exit');
     }));
 
+  test(`${rt.name}: a caller killed before it recorded the pids: load finds them in the monitor's pid files`, () =>
+    withBundle(['sh', '-c', 'read x; exit 6'], R, async (b) => {
+      const m = await startContainer({ id: b.id, bundle: b.bundle, runtime: R, runtimeArgs: ['--root', b.runtimeRoot], dir: b.monitorDir, monitorPath: MONITOR_BIN, stdin: true });
+      // What session.json holds when the caller died between spawning the monitor and its report.
+      const f = path.join(b.monitorDir, 'session.json');
+      const { pid, monitorPid, monitorStartTime, ...early } = JSON.parse(fs.readFileSync(f, 'utf8'));
+      fs.writeFileSync(f, JSON.stringify(early));
+      const again = Monitor.load(b.monitorDir);
+      assert.is(again.pid, pid);
+      assert.is(again.monitorPid, monitorPid);
+      assert.is(again.session.monitorStartTime, monitorStartTime);
+      assert.ok(again.isRunning());
+      await again.closeStdin();
+      assert.is((await again.waitExit()).exitCode, 6);
+    }));
+
   test(`${rt.name}: the monitor is killed -9; waiting reports the container stopped with a reason`, () =>
     withBundle(['sleep', '600'], R, async (b) => {
       const m = await startContainer({ id: b.id, bundle: b.bundle, runtime: R, runtimeArgs: ['--root', b.runtimeRoot], dir: b.monitorDir, monitorPath: MONITOR_BIN });

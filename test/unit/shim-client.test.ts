@@ -5,12 +5,12 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tmpDir } from '../lib/harness.js';
+import { skip, tmpDir } from '../lib/harness.js';
 import { FrameDecoder, encodeFrame } from '../../shim/attach-frames.js';
 import { followLogs, parseLogLine, readLogs, tailRecords, formatLogRecord, type LogRecord } from '../../shim/cri-log.js';
 import { monitorArgv } from '../../shim/monitor-process.js';
 import { waitExit, MONITOR_DIED } from '../../shim/exit-status.js';
-import { processStartTime } from '../../shim/monitor-process.js';
+import { processStartTime, spawnMonitor } from '../../shim/monitor-process.js';
 
 const rec = (text: string, partial = false, stream: LogRecord['stream'] = 'stdout'): LogRecord => ({ time: '2026-01-02T03:04:05.000000001Z', stream, partial, text });
 
@@ -91,9 +91,40 @@ test('waitExit returns exit.json once written, and "monitor died" when its proce
   assert.is(st.reason, MONITOR_DIED);
   assert.is(JSON.parse(fs.readFileSync(path.join(d, 'exit.json'), 'utf8')).reason, MONITOR_DIED);
   // A live pid with another start time is not our monitor.
-  const st2 = await waitExit({ dir: tmpDir(), monitorPid: process.pid, monitorStartTime: '1' }, { pollMs: 20 });
+  const d2 = tmpDir();
+  const st2 = await waitExit({ dir: d2, monitorPid: process.pid, monitorStartTime: '1' }, { pollMs: 20 });
   assert.is(st2.reason, MONITOR_DIED);
+  fs.rmSync(d2, { recursive: true });
   fs.rmSync(d, { recursive: true });
 });
+
+const MONITOR = path.resolve('native/build/berth-monitor');
+
+test('berth-monitor reports bad arguments and a runtime that cannot run, as errors with the cause', async () => {
+  if (!fs.existsSync(MONITOR)) return skip('berth-monitor error paths', `${MONITOR} is not built (make -C native)`);
+  await assert_rejects(spawnMonitor({ id: 'x', runtime: '/bin/true', dir: '/nonexistent/berth', bundle: '/b' }, { monitorPath: MONITOR }), /open \/nonexistent\/berth: No such file/);
+  await assert_rejects(spawnMonitor({ id: 'x', runtime: 'relative', dir: '/tmp', bundle: '/b' }, { monitorPath: MONITOR }), /must be an absolute path/);
+  const d = tmpDir();
+  await assert_rejects(spawnMonitor({ id: 'x', runtime: '/nonexistent/runtime', dir: d, bundle: '/b', logPath: path.join(d, 'log') }, { monitorPath: MONITOR }),
+    /\/nonexistent\/runtime create failed: exec \/nonexistent\/runtime: No such file or directory/);
+  const st = JSON.parse(fs.readFileSync(path.join(d, 'exit.json'), 'utf8'));
+  assert.is(st.reason, 'start-failed');
+  assert.is(st.exitCode, 125);
+  assert.match(st.error, /No such file/);
+  // The monitor cleans up its sockets when it leaves.
+  await new Promise((r) => setTimeout(r, 100));
+  assert.not.ok(fs.existsSync(path.join(d, 'attach')) || fs.existsSync(path.join(d, 'ctl')));
+  fs.rmSync(d, { recursive: true });
+});
+
+async function assert_rejects(p: Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    assert.match((e as Error).message, re);
+    return;
+  }
+  assert.unreachable(`expected a rejection matching ${re}`);
+}
 
 test.run();
