@@ -1,0 +1,297 @@
+// The container service's networking (CRI pod networking, `berth run --network bridge -p h:c`):
+// berth-owned network namespaces plus a CNI 1.0 client driving the configured plugins.
+//
+//   const net = new NetworkManager({ dataDir: '/var/lib/berth/network' });
+//   const { netnsPath, ips } = await net.setupNetwork({ id, portMappings: [...] });
+//   spec.linux.namespaces.push(networkNamespace(netnsPath));
+//   ...
+//   await net.teardownNetwork(id);       // idempotent; removes the netns setupNetwork created
+import fs from 'node:fs';
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { BerthError, failedPrecondition, invalidArgument, notFound } from '../../lib/errors.js';
+import { lockFile, type FileLock } from '../../lib/file-lock.js';
+import { schemaValidator } from '../../lib/schema-validator.js';
+import { addNetworkList, checkNetworkList, delNetworkList, type PortMapping, type RuntimeConf, type ClientOptions } from './cni-client.js';
+import { DEFAULT_CNI_PATH, DEFAULT_CONF_DIR, loadNetworkConfig, loopbackConfList, type DefaultNetworkOptions, type LoadedConfig } from './cni-config.js';
+import { cniArgs, findPlugin } from './cni-exec.js';
+import type { CniResult, ConfList } from './cni-schemas.js';
+import { DEFAULT_NETNS_DIR, NetnsStore, checkNetnsId } from './netns.js';
+import { RecordStore, portMappingSchema, type NetworkRecord } from './network-record.js';
+
+export type { PortMapping } from './cni-client.js';
+export type { ConfList, CniResult } from './cni-schemas.js';
+export { CniPluginError } from './cni-exec.js';
+export { defaultConfList, loopbackConfList } from './cni-config.js';
+
+export const DEFAULT_DATA_DIR = '/var/lib/berth/network';
+
+export interface NetworkOptions {
+  /** Results, locks and (for the built-in network) host-local IPAM state. */
+  dataDir?: string;
+  /** Where config lists are looked up; the first file (by name) wins. */
+  confDir?: string;
+  /** Use this config list and ignore confDir (the CLI's --network, tests). */
+  confList?: ConfList;
+  /** Built-in network when confDir is empty; false: none (NetworkReady is then false). */
+  defaultNetwork?: Omit<DefaultNetworkOptions, 'dataDir'> | false;
+  cniPath?: string[];
+  netnsDir?: string;
+  ifName?: string;
+  /** Per plugin call. */
+  timeoutMs?: number;
+}
+
+export interface PortMappingInput {
+  hostPort: number;
+  containerPort: number;
+  protocol?: string;   // tcp (default), udp, sctp; any case (CRI sends TCP)
+  hostIP?: string;
+}
+
+export interface SetupRequest {
+  id: string;
+  /** Join this existing namespace (not removed at teardown); default: berth creates <netnsDir>/<id>. */
+  netnsPath?: string;
+  portMappings?: PortMappingInput[];
+  /** CNI_ARGS, e.g. K8S_POD_NAMESPACE / K8S_POD_NAME. */
+  args?: Record<string, string>;
+}
+
+export interface PodIP { address: string; prefixLength: number; version: 4 | 6; gateway?: string }
+
+export interface NetworkSetup {
+  id: string;
+  netnsPath: string;
+  network: string;
+  ips: PodIP[];
+  /** First IPv4 address without prefix, else first IPv6: what CRI's PodSandboxStatus shows. */
+  ip?: string;
+  gateway?: string;
+  interface: { name: string; mac?: string };
+  portMappings: PortMapping[];
+  result: CniResult;
+}
+
+export interface NetworkReadiness { ready: boolean; reason?: string; message?: string }
+
+/** The runtime-spec namespace entry that puts a container into `netnsPath`. */
+export function networkNamespace(netnsPath: string): { type: 'network'; path: string } {
+  return { type: 'network', path: netnsPath };
+}
+
+function normalizePorts(input: PortMappingInput[] | undefined): PortMapping[] {
+  const v = schemaValidator('network.portMapping', portMappingSchema);
+  return (input ?? []).map((p, i) => {
+    const m: PortMapping = { hostPort: p.hostPort, containerPort: p.containerPort, protocol: (p.protocol ?? 'tcp').toLowerCase() as PortMapping['protocol'] };
+    if (p.hostIP) m.hostIP = p.hostIP;
+    if (m.hostIP !== undefined && isIP(m.hostIP) === 0) throw invalidArgument(`port mapping #${i + 1} ${JSON.stringify(p)}: hostIP is not an IP address`);
+    if (!v(m)) throw invalidArgument(`port mapping #${i + 1} ${JSON.stringify(p)}: ${v.errors?.[0]?.instancePath || ''} ${v.errors?.[0]?.message}`.replace('  ', ' '));
+    return m;
+  });
+}
+
+function podIPs(result: CniResult, ifName: string): { ips: PodIP[]; iface: { name: string; mac?: string } } {
+  const ifaces = result.interfaces ?? [];
+  const idx = ifaces.findIndex((i) => i.name === ifName && i.sandbox !== undefined && i.sandbox !== '');
+  const ips: PodIP[] = [];
+  for (const ip of result.ips ?? []) {
+    // An IP names its interface by index; without one it belongs to the (only) container interface.
+    if (ip.interface !== undefined && idx >= 0 && ip.interface !== idx) continue;
+    // Loopback addresses are no pod IP (a loopback-only network leaves the pod without one).
+    if (ip.interface !== undefined && ifaces[ip.interface]?.name === 'lo') continue;
+    const [addr, len] = ip.address.split('/');
+    if (addr.startsWith('127.') || addr === '::1') continue;
+    ips.push({ address: addr, prefixLength: Number(len), version: addr.includes(':') ? 6 : 4, ...(ip.gateway ? { gateway: ip.gateway } : {}) });
+  }
+  return { ips, iface: idx >= 0 ? { name: ifaces[idx].name, mac: ifaces[idx].mac } : { name: ifName } };
+}
+
+export class NetworkManager {
+  readonly dataDir: string;
+  readonly confDir: string;
+  readonly cniPath: string[];
+  readonly ifName: string;
+  readonly netns: NetnsStore;
+  private readonly records: RecordStore;
+  private readonly client: ClientOptions;
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly opts: NetworkOptions = {}) {
+    this.dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
+    this.confDir = opts.confDir ?? DEFAULT_CONF_DIR;
+    this.cniPath = opts.cniPath ?? (process.env.CNI_PATH ? process.env.CNI_PATH.split(':').filter(Boolean) : DEFAULT_CNI_PATH);
+    this.ifName = opts.ifName ?? 'eth0';
+    this.netns = new NetnsStore(opts.netnsDir ?? DEFAULT_NETNS_DIR);
+    this.records = new RecordStore(path.join(this.dataDir, 'results'));
+    this.client = { cniPath: this.cniPath, timeoutMs: opts.timeoutMs ?? 30_000 };
+  }
+
+  /** The network pods join now (config dir, explicit list, or built-in); undefined when none. */
+  config(): LoadedConfig | undefined {
+    if (this.opts.confList) return { confList: this.opts.confList, source: 'caller' };
+    const fallback = this.opts.defaultNetwork === false ? undefined : { ...(this.opts.defaultNetwork ?? {}), dataDir: path.join(this.dataDir, 'ipam') };
+    return loadNetworkConfig(this.confDir, fallback);
+  }
+
+  /** CRI's NetworkReady: a config is found and every plugin it (and loopback) names is installed. */
+  networkReady(): NetworkReadiness {
+    let cfg: LoadedConfig | undefined;
+    try {
+      cfg = this.config();
+    } catch (e) {
+      return { ready: false, reason: 'NetworkPluginNotReady', message: `network config is invalid: ${(e as Error).message}` };
+    }
+    if (!cfg) return { ready: false, reason: 'NetworkPluginNotReady', message: `no CNI network config found in ${this.confDir}` };
+    const missing = [...cfg.confList.plugins.map((p) => p.type), 'loopback'].filter((t) => !findPlugin(t, this.cniPath));
+    if (missing.length) return { ready: false, reason: 'NetworkPluginNotReady', message: `CNI plugins not found in ${this.cniPath.join(':')}: ${[...new Set(missing)].join(', ')}` };
+    return { ready: true };
+  }
+
+  /** Create/remove/inspect berth's namespace for `id` (CRI: the sandbox's netns). */
+  netnsFor(id: string): { path: string; exists(): boolean; create(): string; remove(): void } {
+    const store = this.netns;
+    const p = store.path(id);
+    return { path: p, exists: () => store.exists(id), create: () => store.create(id), remove: () => store.remove(id) };
+  }
+
+  /** ADD `id` to the network (loopback first, then the pod network). ALREADY_EXISTS if it is attached. */
+  setupNetwork(req: SetupRequest): Promise<NetworkSetup> {
+    checkNetnsId(req.id);
+    return this.serialized(req.id, () => this.doSetup(req));
+  }
+
+  /** DEL `id` from its network and remove the namespace berth created for it. Succeeds when already gone. */
+  teardownNetwork(id: string): Promise<void> {
+    checkNetnsId(id);
+    return this.serialized(id, () => this.doTeardown(id));
+  }
+
+  /** What ADD gave `id`; NOT_FOUND when it is not attached. */
+  networkStatus(id: string): NetworkSetup {
+    checkNetnsId(id);
+    const rec = this.records.read(id);
+    if (!rec || rec.phase !== 'ready' || !rec.result) throw notFound(`container ${id} has no network attached`);
+    return this.describe(rec);
+  }
+
+  /** CNI CHECK against the stored result: rejects with the plugin's error when the network drifted. */
+  checkNetwork(id: string): Promise<void> {
+    checkNetnsId(id);
+    return this.serialized(id, async () => {
+      const rec = this.records.read(id);
+      if (!rec || rec.phase !== 'ready' || !rec.result) throw notFound(`container ${id} has no network attached`);
+      await checkNetworkList(rec.confList as ConfList, this.runtimeConf(rec, rec.netnsPath), rec.result, this.client);
+    });
+  }
+
+  /** Ids with a network record (attached, or left half-attached by a crash: teardown them). */
+  list(): string[] {
+    return this.records.list();
+  }
+
+  private describe(rec: NetworkRecord): NetworkSetup {
+    const result = rec.result as CniResult;
+    const { ips, iface } = podIPs(result, rec.ifName);
+    const primary = ips.find((i) => i.version === 4) ?? ips[0];
+    return {
+      id: rec.id, netnsPath: rec.netnsPath, network: (rec.confList as ConfList).name, ips, ip: primary?.address,
+      gateway: primary?.gateway, interface: iface, portMappings: rec.portMappings as PortMapping[], result,
+    };
+  }
+
+  private runtimeConf(rec: NetworkRecord, netns: string): RuntimeConf {
+    return { containerId: rec.id, netns, ifName: rec.ifName, args: rec.args as Record<string, string> | undefined, capabilityArgs: { portMappings: rec.portMappings as PortMapping[] } };
+  }
+
+  private async doSetup(req: SetupRequest): Promise<NetworkSetup> {
+    const existing = this.records.read(req.id);
+    if (existing) {
+      const state = existing.phase === 'ready' ? 'is already attached' : 'has a half-finished setup (run teardown first)';
+      throw new BerthError('ALREADY_EXISTS', `container ${req.id} ${state} to network ${(existing.confList as ConfList).name}`);
+    }
+    const portMappings = normalizePorts(req.portMappings);
+    if (req.args) cniArgs(req.args); // refuse bad CNI_ARGS before anything is created
+    const cfg = this.config();
+    if (!cfg) throw failedPrecondition(`no CNI network config: put a .conflist in ${this.confDir}`);
+    let netnsPath = req.netnsPath;
+    if (netnsPath !== undefined) {
+      if (!path.isAbsolute(netnsPath)) throw invalidArgument(`network namespace path ${netnsPath} must be absolute`);
+      if (!fs.existsSync(netnsPath)) throw notFound(`network namespace ${netnsPath} does not exist`);
+    }
+    const ownsNetns = netnsPath === undefined;
+    if (ownsNetns) netnsPath = this.netns.exists(req.id) ? this.netns.path(req.id) : this.netns.create(req.id);
+    const rec: NetworkRecord = {
+      id: req.id, phase: 'adding', netnsPath: netnsPath as string, ownsNetns, ifName: this.ifName, confList: cfg.confList,
+      configSource: cfg.source, portMappings, created: new Date().toISOString(),
+    };
+    if (req.args) rec.args = { ...req.args };
+    this.records.write(rec);
+    try {
+      const rt = this.runtimeConf(rec, rec.netnsPath);
+      rec.loopback = await addNetworkList(loopbackConfList(), { ...rt, ifName: 'lo' }, this.client);
+      rec.result = await addNetworkList(cfg.confList, rt, this.client);
+      rec.phase = 'ready';
+      this.records.write(rec);
+    } catch (e) {
+      // Undo what the plugins did before the failure; the ADD error is what the caller must see.
+      // A DEL that fails here would fail on every retry too (typically the same bad config), so
+      // the record and the namespace go regardless: nothing would ever clean them up otherwise.
+      await this.doTeardown(req.id, true).catch(() => undefined);
+      throw e;
+    }
+    return this.describe(rec);
+  }
+
+  private async doTeardown(id: string, force = false): Promise<void> {
+    const rec = this.records.read(id);
+    if (!rec) return;
+    // Plugins accept DEL without a namespace when it is gone (the spec requires it): release IPAM anyway.
+    const netns = fs.existsSync(rec.netnsPath) ? rec.netnsPath : '';
+    const rt = this.runtimeConf(rec, netns);
+    try {
+      await delNetworkList(rec.confList as ConfList, rt, rec.result, this.client);
+    } finally {
+      // A failed DEL keeps the record (and namespace) so a later teardown retries it, unless forced.
+      // Loopback needs no DEL of its own: it goes with the namespace.
+      if (force) this.forget(rec);
+    }
+    if (!force) this.forget(rec);
+  }
+
+  private forget(rec: NetworkRecord): void {
+    if (rec.ownsNetns) this.netns.remove(rec.id);
+    this.records.remove(rec.id);
+  }
+
+  // One operation per id at a time: in this process by chaining, across processes by a flock taken
+  // without blocking (a blocking flock would stall Node's event loop while another ADD runs here).
+  private serialized<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(id) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(async () => {
+      const lock = await this.lock(id);
+      try {
+        return await fn();
+      } finally {
+        lock.release();
+      }
+    });
+    this.queues.set(id, next);
+    void next.finally(() => { if (this.queues.get(id) === next) this.queues.delete(id); }).catch(() => undefined);
+    return next;
+  }
+
+  private async lock(id: string): Promise<FileLock> {
+    const dir = path.join(this.dataDir, 'locks');
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const deadline = Date.now() + (this.client.timeoutMs * 4);
+    for (;;) {
+      try {
+        return lockFile(path.join(dir, `${id}.lock`), { wait: false });
+      } catch (e) {
+        if (!(e instanceof BerthError && e.code === 'UNAVAILABLE') || Date.now() > deadline) throw e;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// Persistent network namespaces owned by berth: /run/berth/netns/<id>, an nsfs bind mount that keeps
+// the namespace alive with no process in it. Node must never change its own namespaces (DESIGN.md),
+// so util-linux `unshare --net=<file>` creates the namespace in a child and bind-mounts it.
+// Like `ip netns`, the directory is made a shared mount point, so an unmount here propagates to the
+// copies that mount namespaces cloned later hold and the namespace is really freed.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { alreadyExists, internal, invalidArgument } from '../../lib/errors.js';
+import { withLock } from '../../lib/file-lock.js';
+import { mount, umount2, MS, MNT_DETACH, SyscallError } from '../../native/ffi.js';
+
+export const DEFAULT_NETNS_DIR = '/run/berth/netns';
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function checkNetnsId(id: string): void {
+  if (!ID.test(id)) throw invalidArgument(`network namespace name "${id}" must match ${ID.source}`);
+}
+
+/** True when `file` is a mount point (an nsfs bind mount sits on a different device than its dir). */
+function isMounted(file: string): boolean {
+  try {
+    return fs.statSync(file).dev !== fs.statSync(path.dirname(file)).dev;
+  } catch {
+    return false;
+  }
+}
+
+function isMountPoint(dir: string): boolean {
+  const target = path.resolve(dir);
+  const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  // Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+  return lines.some((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target);
+}
+
+function ensureSharedDir(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  withLock(`${dir}.lock`, () => {
+    if (!isMountPoint(dir)) mount(dir, dir, '', MS.BIND | MS.REC);
+    mount('', dir, '', MS.SHARED | MS.REC);
+  });
+}
+
+export class NetnsStore {
+  constructor(readonly dir: string = DEFAULT_NETNS_DIR) {}
+
+  path(id: string): string {
+    checkNetnsId(id);
+    return path.join(this.dir, id);
+  }
+
+  exists(id: string): boolean {
+    return isMounted(this.path(id));
+  }
+
+  /** Create the namespace `id`; ALREADY_EXISTS if it is there. Returns its path. */
+  create(id: string): string {
+    const p = this.path(id);
+    ensureSharedDir(this.dir);
+    if (isMounted(p)) throw alreadyExists(`network namespace ${p} already exists`);
+    // A stale empty file (crash between create and mount) is reused; anything mounted is not.
+    fs.writeFileSync(p, '', { mode: 0o444 });
+    const r = spawnSync('unshare', [`--net=${p}`, 'true'], { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0 || !isMounted(p)) {
+      fs.rmSync(p, { force: true });
+      throw internal(`creating network namespace ${p} failed: ${r.error?.message ?? (r.stderr.trim() || `unshare exit status ${r.status}`)}`);
+    }
+    return p;
+  }
+
+  /** Remove the namespace `id`; succeeds when it is already gone. */
+  remove(id: string): void {
+    const p = this.path(id);
+    if (isMounted(p)) {
+      try {
+        umount2(p, MNT_DETACH);
+      } catch (e) {
+        if (!(e instanceof SyscallError && (e.errno === 22 || e.errno === 2))) throw e; // EINVAL: not mounted
+      }
+    }
+    fs.rmSync(p, { force: true });
+  }
+
+  /**
+   * Undo the directory's self bind mount once no namespace is left in it (tests, uninstall): the
+   * mount otherwise outlives a temporary state dir. Returns false when namespaces remain.
+   */
+  releaseDir(): boolean {
+    if (this.list().length) return false;
+    if (fs.existsSync(this.dir) && isMountPoint(this.dir)) umount2(this.dir, MNT_DETACH);
+    fs.rmSync(`${this.dir}.lock`, { force: true });
+    return true;
+  }
+
+  list(): string[] {
+    try {
+      return fs.readdirSync(this.dir).filter((n) => ID.test(n) && isMounted(path.join(this.dir, n)));
+    } catch {
+      return [];
+    }
+  }
+}

@@ -1,0 +1,73 @@
+// Helpers for the CNI networking tests: unique names so runs never collide with a real network,
+// and a record of the host state the plugins touch (iptables nat chains, ip_forward) so the test
+// can put back exactly what it changed and nothing else.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { run } from './harness.js';
+import { findPlugin } from '../../engine/network/cni-exec.js';
+import { DEFAULT_CNI_PATH } from '../../engine/network/cni-config.js';
+
+export function missingCniPlugins(): string[] {
+  return ['bridge', 'host-local', 'portmap', 'loopback'].filter((p) => !findPlugin(p, DEFAULT_CNI_PATH));
+}
+
+export function uniqueNetwork(): { name: string; bridge: string; subnet: string; prefix: string } {
+  const hex = crypto.randomBytes(3).toString('hex');
+  // 10.213.0.0/16 is nothing this machine uses; a random /24 in it keeps parallel runs apart.
+  const third = 1 + (crypto.randomBytes(1)[0] % 250);
+  return { name: `berth-test-${hex}`, bridge: `btn${hex}`, subnet: `10.213.${third}.0/24`, prefix: `10.213.${third}.` };
+}
+
+export function natChains(): Set<string> {
+  const r = run('iptables', ['-w', '-t', 'nat', '-S']);
+  return new Set(r.stdout.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3).trim()));
+}
+
+export function natRules(chain: string): string[] {
+  const r = run('iptables', ['-w', '-t', 'nat', '-S', chain]);
+  return r.status === 0 ? r.stdout.split('\n').filter((l) => l.startsWith('-A ')) : [];
+}
+
+const PORTMAP_TOP = [
+  ['PREROUTING', 'CNI-HOSTPORT-DNAT'], ['OUTPUT', 'CNI-HOSTPORT-DNAT'], ['POSTROUTING', 'CNI-HOSTPORT-MASQ'],
+] as const;
+
+/**
+ * portmap leaves its top-level chains behind after the last DEL (by design: they are shared).
+ * Remove the ones this test created, and only when no other container's rules remain in them.
+ */
+export function removePortmapChains(before: Set<string>): void {
+  const created = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ'].filter((c) => !before.has(c) && natChains().has(c));
+  if (!created.length) return;
+  if (natRules('CNI-HOSTPORT-DNAT').some((l) => l.includes('CNI-DN-'))) return; // someone else's container is mapped
+  for (const [parent, chain] of PORTMAP_TOP) {
+    if (!created.includes(chain)) continue;
+    for (const rule of natRules(parent).filter((l) => l.includes(`-j ${chain}`))) {
+      // -S prints rules quoted for a shell (comments contain spaces): let sh split them.
+      run('sh', ['-c', `iptables -w -t nat ${rule.replace(/^-A /, '-D ')}`]);
+    }
+  }
+  for (const c of created) run('iptables', ['-w', '-t', 'nat', '-F', c]);
+  for (const c of created) run('iptables', ['-w', '-t', 'nat', '-X', c]);
+}
+
+export function readSysctl(name: string): string {
+  return fs.readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim();
+}
+export function writeSysctl(name: string, value: string): void {
+  fs.writeFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, value);
+}
+
+/** Run a command inside a network namespace (nsenter: this process never changes namespaces). */
+export function inNetns(netnsPath: string, cmd: string[], timeout = 10_000) {
+  return run('nsenter', [`--net=${netnsPath}`, ...cmd], { timeout });
+}
+
+export function linkExists(name: string): boolean {
+  return run('ip', ['link', 'show', 'dev', name]).status === 0;
+}
+
+export function bridgePorts(bridge: string): string[] {
+  const r = run('ip', ['-o', 'link', 'show', 'master', bridge]);
+  return r.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]);
+}
