@@ -18,7 +18,7 @@ export interface ApplyOptions {
   mediaType: string;
   /** 'overlay' (default): dir is an empty upper dir. 'copy': dir holds the parent's full tree. */
   mode?: ApplyMode;
-  /** Called with the count of compressed-or-not input bytes consumed so far. */
+  /** Called with the number of blob bytes (compressed, as stored) consumed so far. */
   onBytes?(n: number): void;
 }
 
@@ -32,12 +32,8 @@ export async function applyLayer(stream: Readable, dir: string, opts: ApplyOptio
   assertLayerMediaType(opts.mediaType);
   const hash = createHash('sha256');
   let size = 0;
-  if (opts.onBytes) {
-    let seen = 0;
-    stream.on('data', (c: Buffer) => { seen += c.length; opts.onBytes!(seen); });
-  }
   async function* hashed(): AsyncGenerator<Buffer> {
-    for await (const c of decompressedChunks(stream)) {
+    for await (const c of decompressedChunks(stream, opts.onBytes)) {
       hash.update(c);
       size += c.length;
       yield c;
@@ -59,14 +55,45 @@ export async function applyLayer(stream: Readable, dir: string, opts: ApplyOptio
 class Applier {
   private readonly created = new Set<string>();
   private readonly dirTimes: { rel: string; atime: number; mtime: number }[] = [];
+  // Syscalls saved on the common path: a new object already has our owner unless a setgid
+  // directory could pass its group down, and already has its mode unless umask cut bits from it.
+  private readonly umask = process.umask();
+  private readonly euid = process.geteuid?.() ?? -1;
+  private readonly egid = process.getegid?.() ?? -1;
+  private mayInheritGid: boolean;
 
-  constructor(private readonly root: SafeRoot, private readonly mode: ApplyMode) {}
+  constructor(private readonly root: SafeRoot, private readonly mode: ApplyMode) {
+    this.mayInheritGid = mode === 'copy' || (fs.statSync(root.rootPath()).mode & 0o2000) !== 0;
+  }
+
+  private ownedAlready(e: TarEntry): boolean {
+    return !this.mayInheritGid && e.uid === this.euid && e.gid === this.egid;
+  }
+
+  private modeAlready(mode: number): boolean {
+    return (mode & 0o7000) === 0 && (mode & this.umask) === 0;
+  }
+
+  /**
+   * Create with `make`; when something is already there (a lower layer's entry in copy mode, or an
+   * earlier entry of this layer), remove it and create again. Trying first saves an lstat per entry.
+   */
+  private create<T>(proc: string, make: () => T): T {
+    try {
+      return make();
+    } catch (err) {
+      if (!isEexist(err)) throw err;
+    }
+    const st = lstat(proc);
+    if (st) this.remove(proc, st);
+    return make();
+  }
 
   async entry(e: TarEntry, tar: TarReader): Promise<void> {
     const rel = cleanEntryPath(e.name);
     if (rel === '') {
       if (e.type !== 'dir') throw invalidArgument(`layer entry ${JSON.stringify(e.name)} names the root as a ${e.type}`);
-      this.meta(this.root.rootPath(), e, true);
+      this.meta(this.root.rootPath(), e, true, false);
       this.dirTimes.push({ rel, atime: e.atime ?? e.mtime, mtime: e.mtime });
       return;
     }
@@ -74,27 +101,32 @@ class Applier {
     if (wh) return this.whiteout(parentOf(rel), wh);
 
     const { parentFd, base, proc } = this.root.entryPath(rel);
-    const existing = lstat(proc);
-    if (existing && !(e.type === 'dir' && existing.isDirectory())) {
-      if (e.type === 'link' && this.sameAsLinkTarget(existing, e)) return;
-      this.remove(proc, existing);
-    }
     this.created.add(rel);
     switch (e.type) {
-      case 'dir':
-        if (!existing || !existing.isDirectory()) fs.mkdirSync(proc, 0o700);
-        this.meta(proc, e, true);
+      case 'dir': {
+        if (e.mode & 0o2000) this.mayInheritGid = true;
+        let made = true;
+        try {
+          fs.mkdirSync(proc, e.mode & 0o777);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = lstat(proc)!;
+          if (st.isDirectory()) made = false; // tar semantics: an existing dir is kept, its metadata updated
+          else { this.remove(proc, st); fs.mkdirSync(proc, e.mode & 0o777); }
+        }
+        this.meta(proc, e, !(made && this.modeAlready(e.mode)), made && this.ownedAlready(e));
         this.dirTimes.push({ rel, atime: e.atime ?? e.mtime, mtime: e.mtime });
         return;
+      }
       case 'file': {
-        const fd = fs.openSync(proc, FILE_FLAGS, 0o600);
+        const fd = this.create(proc, () => fs.openSync(proc, FILE_FLAGS, e.mode & 0o777));
         try {
           await tar.readData(e, (b) => {
             for (let off = 0; off < b.length; ) off += fs.writeSync(fd, b, off, b.length - off);
           });
           // chown first: it clears setuid/setgid bits and security.capability.
-          fs.fchownSync(fd, e.uid, e.gid);
-          fs.fchmodSync(fd, e.mode & 0o7777);
+          if (!this.ownedAlready(e)) fs.fchownSync(fd, e.uid, e.gid);
+          if (!this.modeAlready(e.mode)) fs.fchmodSync(fd, e.mode & 0o7777);
           this.xattrs(proc, e);
           fs.futimesSync(fd, e.atime ?? e.mtime, e.mtime);
         } finally {
@@ -103,19 +135,27 @@ class Applier {
         return;
       }
       case 'symlink':
-        fs.symlinkSync(e.linkname, proc);
-        this.meta(proc, e, false);
+        this.create(proc, () => fs.symlinkSync(e.linkname, proc));
+        this.meta(proc, e, false, this.ownedAlready(e));
         fs.lutimesSync(proc, e.atime ?? e.mtime, e.mtime);
         return;
       case 'link': {
         const target = this.linkTarget(e);
-        fs.linkSync(target, proc);
+        try {
+          fs.linkSync(target, proc);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = lstat(proc)!;
+          if (this.sameAsLinkTarget(st, e)) return;
+          this.remove(proc, st);
+          fs.linkSync(target, proc);
+        }
         return;
       }
       case 'char': case 'block': case 'fifo': {
         const t = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
-        mknodat(parentFd, base, t | (e.mode & 0o777), e.type === 'fifo' ? 0 : makedev(e.devmajor, e.devminor));
-        this.meta(proc, e, true);
+        this.create(proc, () => mknodat(parentFd, base, t | (e.mode & 0o777), e.type === 'fifo' ? 0 : makedev(e.devmajor, e.devminor)));
+        this.meta(proc, e, true, false);
         fs.lutimesSync(proc, e.atime ?? e.mtime, e.mtime);
         return;
       }
@@ -123,8 +163,8 @@ class Applier {
   }
 
   /** Owner, mode and xattrs of something just created at `proc` (not a regular file). */
-  private meta(proc: string, e: TarEntry, chmod: boolean): void {
-    fs.lchownSync(proc, e.uid, e.gid);
+  private meta(proc: string, e: TarEntry, chmod: boolean, owned: boolean): void {
+    if (!owned) fs.lchownSync(proc, e.uid, e.gid);
     // Only called on dirs and device nodes we just made or checked with lstat: chmod cannot follow a link here.
     if (chmod) fs.chmodSync(proc, e.mode & 0o7777);
     this.xattrs(proc, e);
@@ -220,6 +260,10 @@ class Applier {
   close(): void {
     this.root.close();
   }
+}
+
+function isEexist(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'EEXIST' || (err instanceof SyscallError && err.errno === 17);
 }
 
 function lstat(p: string): fs.Stats | undefined {

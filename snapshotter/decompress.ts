@@ -40,24 +40,31 @@ function zstdStream(): Transform {
     return new DecompressStream();
   } catch {
     // zstd-napi is native; when its build is missing, the pure-JS decoder is half as fast but works.
-    const { Decompress } = require('fzstd') as typeof import('fzstd');
-    let push: (b: Uint8Array) => void = () => {};
-    const d = new Decompress((chunk) => push(chunk));
-    return new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        push = (b) => this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-        try { d.push(chunk); cb(); } catch (e) { cb(e as Error); }
-      },
-      flush(cb) {
-        push = (b) => this.push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-        try { d.push(new Uint8Array(0), true); cb(); } catch (e) { cb(e as Error); }
-      },
-    });
+    return fzstdStream();
   }
 }
 
+/** zstd through fzstd (pure JS). fzstd may hand out views of its window buffer: copy each piece. */
+export function fzstdStream(): Transform {
+  const { Decompress } = require('fzstd') as typeof import('fzstd');
+  let sink: Transform | undefined;
+  const d = new Decompress((chunk) => { sink!.push(Buffer.from(chunk)); });
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      sink = this;
+      try { d.push(chunk); cb(); } catch (e) { cb(e as Error); }
+    },
+    flush(cb) {
+      sink = this;
+      try { d.push(new Uint8Array(0), true); cb(); } catch (e) { cb(e as Error); }
+    },
+  });
+}
+
 /** The uncompressed bytes of a layer blob, as an async sequence of Buffers. */
-export async function* decompressedChunks(blob: Readable): AsyncGenerator<Buffer> {
+export async function* decompressedChunks(blob: Readable, onRawBytes?: (total: number) => void): AsyncGenerator<Buffer> {
+  let raw = 0;
+  const count = (b: Buffer) => { raw += b.length; onRawBytes?.(raw); return b; };
   const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   // Gather at least 4 bytes to recognise the format.
   const head: Buffer[] = [];
@@ -73,16 +80,16 @@ export async function* decompressedChunks(blob: Readable): AsyncGenerator<Buffer
   const kind = sniffCompression(first);
   let sourceError: unknown;
   async function* rest(): AsyncGenerator<Buffer> {
-    if (first.length) yield first;
+    if (first.length) yield count(first);
     for (;;) {
       let n: IteratorResult<Buffer>;
       try { n = await it.next(); } catch (e) { sourceError = e; throw e; }
       if (n.done) return;
-      yield Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value);
+      yield count(Buffer.isBuffer(n.value) ? n.value : Buffer.from(n.value));
     }
   }
   if (kind === 'none') { yield* rest(); return; }
-  const dec = kind === 'gzip' ? zlib.createGunzip({ chunkSize: CHUNK }) : zstdStream();
+  const dec = kind === 'gzip' ? zlib.createGunzip({ chunkSize: CHUNK, highWaterMark: 4 * CHUNK } as zlib.ZlibOptions) : zstdStream();
   const out = pipeline(ReadableStream.from(rest(), { objectMode: false, highWaterMark: CHUNK }), dec, () => {});
   try {
     for await (const c of out as AsyncIterable<Buffer>) yield c;

@@ -23,12 +23,24 @@ export interface Driver {
   readonly fullTree: boolean;
 }
 
+/**
+ * <root>/<id> is 0700: layers carry setuid binaries and world-writable dirs, which host users must
+ * not reach through the snapshot store (containerd does the same).
+ */
+function makeSnapshotDir(dir: string): void {
+  // Ids are never reused while meta.json lives; a leftover dir means metadata was lost: it is garbage.
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { mode: 0o700 });
+  fs.chmodSync(dir, 0o700); // mkdir's mode passes through the umask
+}
+
 export const overlayDriver: Driver = {
   kind: 'overlay',
   applyMode: 'overlay',
   fullTree: false,
   async createActive(dir) {
-    fs.mkdirSync(path.join(dir, 'fs'), { recursive: true, mode: 0o755 });
+    makeSnapshotDir(dir);
+    fs.mkdirSync(path.join(dir, 'fs'), { mode: 0o755 });
     fs.mkdirSync(path.join(dir, 'work'), { mode: 0o700 });
   },
   activeMounts(dir, parents) {
@@ -53,7 +65,8 @@ export const copyDriver: Driver = {
   fullTree: true,
   async createActive(dir, parentFs) {
     const fsDir = path.join(dir, 'fs');
-    fs.mkdirSync(fsDir, { recursive: true, mode: 0o755 });
+    makeSnapshotDir(dir);
+    fs.mkdirSync(fsDir, { mode: 0o755 });
     if (!parentFs) return;
     // GNU cp keeps owners, modes, times, xattrs, devices and hardlinks, and reflinks where it can.
     try {

@@ -38,7 +38,11 @@ export const metaSchema = {
 export type MetaFile = FromSchema<typeof metaSchema>;
 export type SnapshotRecord = MetaFile['snapshots'][string];
 
-const validate = new Ajv({ allErrors: false }).compile<MetaFile>(metaSchema as never);
+// Compiled on first use: ajv's code generation costs CLI start-up time that most commands never need.
+let validateFn: ((v: unknown) => v is MetaFile) & { errors?: { instancePath: string; message?: string }[] | null } | undefined;
+const validate = ((v: unknown) => (validateFn ??= new Ajv({ allErrors: false }).compile<MetaFile>(metaSchema as never))(v)) as
+  ((v: unknown) => v is MetaFile) & { errors?: { instancePath: string; message?: string }[] | null };
+Object.defineProperty(validate, 'errors', { get: () => validateFn?.errors });
 
 export class MetaStore {
   readonly file: string;

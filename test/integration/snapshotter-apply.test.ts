@@ -62,6 +62,10 @@ const kinds: LayerEntry[] = [
   { name: 'long/' + 'd'.repeat(150) + '/' + 'f'.repeat(200), data: 'long name' },
   { name: 'long/link', type: 'symlink', linkname: '/' + 'l'.repeat(180) },
   { name: 'sticky/', mode: 0o1777 },
+  { name: 'open/', mode: 0o777 },
+  { name: 'open/all', data: 'rwx for all', mode: 0o777 },
+  { name: 'setgid-dir/', mode: 0o2775, gid: 77 },
+  { name: 'setgid-dir/root-owned', data: 'group must stay 0' },
   { name: 'trusted', data: 'x', xattrs: { 'trusted.overlay.opaque': 'y', 'trusted.berth': 'kept' } },
 ];
 
@@ -93,6 +97,8 @@ test('every entry kind with owners, modes, times and xattrs', async () => {
   assert.is(t['long/' + 'd'.repeat(150) + '/' + 'f'.repeat(200)].content, 'long name');
   assert.is(t['long/link'].link, '/' + 'l'.repeat(180));
   assert.is(t['sticky'].mode, 0o1777);
+  assert.equal([t['open'].mode, t['open/all'].mode], [0o777, 0o777], 'modes the umask would cut are restored');
+  assert.equal([t['setgid-dir'].mode, t['setgid-dir'].gid, t['setgid-dir/root-owned'].gid], [0o2775, 77, 0], 'no group inherited from a setgid dir');
   assert.equal(llistxattr(path.join(root, 'trusted')), ['trusted.berth'], 'a layer cannot set trusted.overlay.*');
 });
 
@@ -148,7 +154,15 @@ test('a later entry replaces an earlier one of another type, never writing throu
     { name: 'd/child', data: 'c' },
     { name: 'd', type: 'symlink', linkname: outside },
     { name: 'd/through', data: 'inside' },
+    { name: 'n', data: 'file first' },
+    { name: 'n', type: 'fifo' },
+    { name: 'h', data: 'file' },
+    { name: 'h2', data: 'other' },
+    { name: 'h2', type: 'link', linkname: 'h' },
+    { name: 'h2', type: 'link', linkname: 'h' },
   ], root);
+  assert.is(fs.lstatSync(path.join(root, 'n')).isFIFO(), true);
+  assert.is(fs.statSync(path.join(root, 'h2')).ino, fs.statSync(path.join(root, 'h')).ino);
   assert.is(fs.lstatSync(path.join(root, 'x')).isFile(), true);
   assert.is(fs.readFileSync(path.join(root, 'x'), 'utf8'), 'replaced');
   assert.is(fs.readFileSync(path.join(root, outside, 'through'), 'utf8'), 'inside');

@@ -108,6 +108,7 @@ test('overlay: 3 layers with whiteouts and opaque dirs mount to the expected tre
   const list = await sn.list();
   assert.equal(list.map((s) => [s.key, s.kind, s.parent ?? null]), [[chains[0], 'committed', null], [chains[1], 'committed', chains[0]], [chains[2], 'committed', chains[1]]]);
   assert.ok(list.every((s) => /^[0-9]+$/.test(String(s.id))));
+  for (const s of list) assert.is(fs.statSync(path.join(base, 'snapshots', String(s.id))).mode & 0o777, 0o700, 'host users cannot reach layer contents');
 
   const target = await mountView(sn, 'view1', chainId, base);
   checkMerged(treeOf(target));
@@ -161,6 +162,9 @@ test('copy snapshotter gives the same merged tree (hardlinks and all)', async ()
   const strip = (t: typeof to) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { ...v, ino: undefined }]));
   assert.equal(strip(tc), strip(to));
   assert.equal(hardlinkGroups(tc), hardlinkGroups(to));
+  for (const m of [mo, mc]) {
+    try { fs.writeFileSync(path.join(m, 'etc/passwd'), 'x'); assert.unreachable('view is writable'); } catch (e) { assert.is((e as NodeJS.ErrnoException).code, 'EROFS'); }
+  }
   unmount(mo);
   unmount(mc);
   // The copy store remembers its kind.
@@ -209,8 +213,7 @@ test('gc removes a stale active, unkept chains, orphan dirs; keeps kept chains a
   const holder = spawn(process.execPath, ['--import', 'tsx', '-e', `
     import('${REPO}/lib/file-lock.ts').then(({ lockFile }) => { lockFile(${JSON.stringify(path.join(root, 'locks', running.slice(7) + '.lock'))}); process.stdout.write('locked\\n'); setTimeout(() => {}, 60000); });
   `], { stdio: ['ignore', 'pipe', 'inherit'], cwd: REPO });
-  fs.mkdirSync(path.join(root, 'locks'), { recursive: true });
-  await new Promise<void>((res) => holder.stdout!.once('data', () => res()));
+  await new Promise<void>((res, rej) => { holder.stdout!.once('data', () => res()); holder.once('exit', () => rej(new Error('lock holder exited early'))); });
   try {
     await sn.prepare('orphan');
     const orphanId = (await sn.stat('orphan'))!.id;
@@ -237,6 +240,45 @@ test('gc removes a stale active, unkept chains, orphan dirs; keeps kept chains a
   assert.equal(fs.readdirSync(root).filter((n) => /^[0-9]+$/.test(n)), [], 'orphan dirs below nextId removed');
 });
 
+test('an unpack killed with SIGKILL leaves only a labelled active snapshot, which gc removes; a retry succeeds', async () => {
+  if (!isRoot) return skip('kill -9', 'needs root');
+  const base = fresh();
+  const root = path.join(base, 's');
+  const big = makeLayer(Array.from({ length: 400 }, (_, i) => ({ name: `f${i}`, data: 'z'.repeat(10_000) })), 'gzip');
+  const blobFile = path.join(base, 'blob');
+  fs.writeFileSync(blobFile, big.blob);
+  // The child feeds half the blob, then stalls forever: it is mid-extraction when killed.
+  const script = `
+    import fs from 'node:fs';
+    import { Readable } from 'node:stream';
+    import { openSnapshotter, unpackLayers } from '${REPO}/snapshotter/index.ts';
+    const blob = fs.readFileSync(${JSON.stringify(blobFile)});
+    const sn = openSnapshotter(${JSON.stringify(root)}, 'overlay');
+    const stall = () => new Readable({ read() {} });
+    await unpackLayers(sn, [${JSON.stringify({ digest: big.digest, diffId: big.diffId, mediaType: big.mediaType })}], () => {
+      const r = stall(); r.push(blob.subarray(0, blob.length >> 1)); setTimeout(() => console.log('halfway'), 300); return r;
+    });
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((res, rej) => {
+    child.stdout!.on('data', (d) => { if (String(d).includes('halfway')) res(); });
+    child.once('exit', (code) => rej(new Error(`unpacking child exited early (${code})`)));
+  });
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const sn = openSnapshotter(root);
+  const left = await sn.list();
+  assert.is(left.length, 1);
+  assert.is(left[0].kind, 'active');
+  assert.is(left[0].labels[UNPACK_LABEL], big.diffId);
+  assert.ok(fs.readdirSync(path.join(root, String(left[0].id), 'fs')).length > 0, 'it was mid-extraction');
+  assert.equal(await sn.gc(new Set()), [left[0].key]);
+  assert.is(fs.existsSync(path.join(root, String(left[0].id))), false);
+  const { chainId } = await unpackLayers(sn, [big], () => fs.createReadStream(blobFile));
+  assert.is(chainId, big.diffId);
+  assert.equal((await sn.list()).map((s) => [s.key, s.kind]), [[big.diffId, 'committed']]);
+});
+
 test('snapshot API errors: duplicates, missing parents, committed parents only, children block remove', async () => {
   if (!isRoot) return skip('api errors', 'needs root');
   const sn = openSnapshotter(path.join(fresh(), 's'), 'overlay');
@@ -254,6 +296,21 @@ test('snapshot API errors: duplicates, missing parents, committed parents only, 
   await sn.remove('b');
   await sn.remove('A');
   assert.equal(await sn.list(), []);
+  assert.is(openSnapshotter(path.join(fresh(), 'auto')).kind, 'overlay', 'auto picks overlay on this kernel and filesystem');
+});
+
+test('usage counts an active snapshot\'s own files, hardlinks once', async () => {
+  if (!isRoot) return skip('usage', 'needs root');
+  const sn = openSnapshotter(path.join(fresh(), 's'), 'overlay');
+  const l = makeLayer([{ name: 'a', data: 'x'.repeat(1000) }, { name: 'b', type: 'link', linkname: 'a' }, { name: 'd/', mode: 0o755 }, { name: 'd/c', data: 'y'.repeat(24) }]);
+  const progress: { status: string; bytes?: number; total?: number }[] = [];
+  const { chainId } = await unpackLayers(sn, [l], blobs([l]), { onProgress: (p) => progress.push(p) });
+  const extracting = progress.filter((p) => p.status === 'extracting');
+  assert.equal(extracting[extracting.length - 1], { digest: l.digest, chainId, status: 'extracting', bytes: l.size, total: l.size });
+  assert.is(progress[progress.length - 1].status, 'done');
+  assert.equal(await sn.usage(chainId), { size: 1024, inodes: 4 }); // fs root, a(=b), d, d/c
+  await sn.view('v', chainId);
+  assert.equal(await sn.usage('v'), { size: 0, inodes: 0 });
 });
 
 test('100+ layer chain still mounts (short ids; new mount API past one page)', async () => {
