@@ -66,6 +66,8 @@ static int master_fd = -1;         // tty only
 static int errpipe_fd = -1;        // tty only: the runtime's own stderr
 static int console_lfd = -1, attach_lfd = -1, ctl_lfd = -1;
 static int attach_fd[MAX_ATTACH];
+// The client half-closed (its stdin is over) but still reads output: stop polling it for input.
+static char attach_eof[MAX_ATTACH];
 static struct { int fd; size_t len; char buf[256]; } ctl[MAX_CTL];
 static pid_t runtime_pid = -1, container_pid = -1;
 static int runtime_done, container_done, container_status;
@@ -255,13 +257,14 @@ static void attach_add(int c) {
   if (setsockopt(c, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
     setsockopt(c, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   for (int i = 0; i < MAX_ATTACH; i++)
-    if (attach_fd[i] < 0) { attach_fd[i] = c; return; }
+    if (attach_fd[i] < 0) { attach_fd[i] = c; attach_eof[i] = 0; return; }
   close(c);
 }
 
 static void attach_drop(int i) {
   close(attach_fd[i]);
   attach_fd[i] = -1;
+  attach_eof[i] = 0;
 }
 
 // Without a tty, frames are Docker's multiplexed format: [stream(1=stdout,2=stderr),0,0,0,len BE32]
@@ -325,9 +328,16 @@ static void attach_read(int i) {
   do r = read(attach_fd[i], stdin_buf + stdin_len, sizeof stdin_buf - stdin_len);
   while (r < 0 && errno == EINTR);
   if (r < 0 && errno == EAGAIN) return;
-  if (r <= 0) {
-    // Half-close (or hang-up) from the client: with StdinOnce the container's stdin ends with it.
+  if (r < 0 || (r == 0 && attach_eof[i])) {
+    // An error, or EOF again on a socket that is now fully closed (POLLHUP): the client is gone.
     attach_drop(i);
+    if (opt.stdin_once) { stdin_close_pending = 1; stdin_flush(); }
+    return;
+  }
+  if (r == 0) {
+    // Half-close: the client's input is over, but it keeps reading the output (docker run -i < file).
+    // With StdinOnce the container's stdin ends with it.
+    attach_eof[i] = 1;
     if (opt.stdin_once) { stdin_close_pending = 1; stdin_flush(); }
     return;
   }
@@ -888,7 +898,7 @@ int main(int argc, char **argv) {
     i_cl = n;
     // While stdin is backed up, stop reading clients: the container sets the pace.
     for (int i = 0; i < MAX_ATTACH; i++)
-      if (attach_fd[i] >= 0) { owner[n] = i; pf[n++] = (struct pollfd){attach_fd[i], (short)(stdin_len ? 0 : POLLIN), 0}; }
+      if (attach_fd[i] >= 0) { owner[n] = i; pf[n++] = (struct pollfd){attach_fd[i], (short)(stdin_len || attach_eof[i] ? 0 : POLLIN), 0}; }
     i_cc = n;
     for (int i = 0; i < MAX_CTL; i++)
       if (ctl[i].fd >= 0) { owner[n] = MAX_ATTACH + i; pf[n++] = (struct pollfd){ctl[i].fd, POLLIN, 0}; }

@@ -348,3 +348,11 @@ export function waitidPidfdNoHang(pidfd: number): number | undefined {
 export function mkfifo(path: string, mode: number): void {
   call('mkfifo', [T.str, T.u32], [path, mode], path);
 }
+
+// ---- binding residency (snapshotter apply workers) ------------------------------------
+// ffi-rs crashes the process (SIGSEGV) when a worker thread that loaded it exits while the main
+// thread never loaded it: the addon is unloaded under its own cleanup hooks. Loading it here first,
+// in the main thread, keeps it resident for the life of the process.
+export function loadBinding(): void {
+  lib('libc');
+}

@@ -108,6 +108,12 @@ function commandHelp(name: string, cmd: Command): number {
   return 0;
 }
 
+// A reader that went away (`events | head`) ends us quietly, as it would a Go program.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 // No top-level await: the bundle is CommonJS, which Node loads faster than ES modules.
 void main(process.argv.slice(2)).then((code) => {
   // Exit once stdout has drained (pipes are asynchronous in Node); nothing else may keep us alive.

@@ -7,6 +7,7 @@ import { readBundle } from './bundle.js';
 import type { Runtime } from './context.js';
 import { containerCgroup, type ContainerCgroup } from './cgroup.js';
 import { destroyContainer } from './destroy.js';
+import { resourcesWithDevices } from './devices.js';
 import { reapIfStale } from './load.js';
 
 export interface CreateOptions {

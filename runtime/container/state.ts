@@ -1,9 +1,10 @@
 // state: the runtime-spec state of one container.
-import { ociState, validateId, type OciState } from '../state.js';
+import { validateId } from '../state.js';
 import type { Runtime } from './context.js';
 import { loadContainer } from './load.js';
+import { summarize, type ContainerSummary } from './list.js';
 
-export async function containerState(rt: Runtime, id: string): Promise<OciState> {
+export async function containerState(rt: Runtime, id: string): Promise<ContainerSummary> {
   const { rec, status } = await loadContainer(rt, validateId(id));
-  return ociState(rec, status);
+  return summarize(rec, status);
 }

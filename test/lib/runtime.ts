@@ -21,7 +21,10 @@ export function buildCli(): void {
 let sharedRootfs: string | undefined;
 /** One busybox rootfs per test file, shared read-only by its bundles (root.readonly). */
 export function busyboxRootfs(): string {
-  sharedRootfs ??= makeBusyboxRootfs(tmpDir('berth-rootfs-'));
+  if (!sharedRootfs) {
+    sharedRootfs = makeBusyboxRootfs(tmpDir('berth-rootfs-'));
+    fs.chmodSync(sharedRootfs, 0o755); // mkdtemp makes it 0700: non-root container users could not enter /
+  }
   return sharedRootfs;
 }
 
@@ -44,7 +47,22 @@ export class RuntimeCli {
   }
 
   run(args: string[], opts: { input?: string; timeout?: number; cwd?: string } = {}): SpawnSyncReturns<string> {
-    return spawnSync(BIN, ['--root', this.root, ...this.extra, ...args], { encoding: 'utf8', timeout: opts.timeout ?? 30_000, input: opts.input, cwd: opts.cwd });
+    const argv = ['--root', this.root, ...this.extra, ...args];
+    const base = { encoding: 'utf8' as const, timeout: opts.timeout ?? 30_000, input: opts.input, cwd: opts.cwd };
+    if (!args.includes('-d') && !args.includes('--detach')) return spawnSync(BIN, argv, base);
+    // A detached container inherits our stdio (as with runc): pipes would keep spawnSync waiting for
+    // the container's end, so give it files instead.
+    const out = path.join(this.root, `.out-${process.pid}`);
+    const err = path.join(this.root, `.err-${process.pid}`);
+    const fds = [fs.openSync(out, 'w'), fs.openSync(err, 'w')];
+    try {
+      const r = spawnSync(BIN, argv, { ...base, stdio: ['ignore', fds[0], fds[1]] });
+      return { ...r, stdout: fs.readFileSync(out, 'utf8'), stderr: fs.readFileSync(err, 'utf8') };
+    } finally {
+      fds.forEach((fd) => fs.closeSync(fd));
+      fs.rmSync(out, { force: true });
+      fs.rmSync(err, { force: true });
+    }
   }
 
   /** Run and insist on exit 0; returns stdout. */
@@ -55,7 +73,7 @@ export class RuntimeCli {
   }
 
   spawn(args: string[]) {
-    return spawn(BIN, ['--root', this.root, ...this.extra, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return spawn(BIN, ['--root', this.root, ...this.extra, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
   }
 
   state(id: string): { status: string; pid?: number; id: string; bundle: string; annotations?: Record<string, string> } {

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compileSeccomp } from '../../runtime/seccomp/compile.js';
+import { seccompSyscallResolveNameArch } from '../../native/ffi.js';
 import { defaultSeccompProfile } from '../../runtime/seccomp/default-profile.js';
 import { AUDIT_ARCH, RET, retAction, retData, runFilter, X32_SYSCALL_BIT } from '../lib/seccomp.js';
 
@@ -110,6 +111,36 @@ test('no stub when the default action lets unknown syscalls through', () => {
     const { filter } = compileSeccomp({ defaultAction, syscalls: [{ names: ['mkdir'], action: 'SCMP_ACT_ERRNO' }] });
     assert.is(runFilter(filter, { nr: 452 }) >>> 0, defaultAction === 'SCMP_ACT_ALLOW' ? RET.ALLOW : RET.LOG);
   }
+});
+
+test('every unconditional rule of the profile decides its syscalls on x86_64, i386 and x32; dangerous ones are refused', () => {
+  if (!x64) return;
+  const profile = defaultSeccompProfile(DOCKER_CAPS);
+  const { filter } = compileSeccomp(profile);
+  const arches = [
+    { token: AUDIT_ARCH.X86_64, audit: AUDIT_ARCH.X86_64 },
+    { token: AUDIT_ARCH.I386, audit: AUDIT_ARCH.I386 },
+    { token: 0x4000003e /* SCMP_ARCH_X32 */, audit: AUDIT_ARCH.X86_64 },
+  ];
+  let checked = 0;
+  for (const { token, audit } of arches) {
+    for (const rule of profile.syscalls!) {
+      if (rule.args) continue;
+      const want = rule.action === 'SCMP_ACT_ALLOW' ? RET.ALLOW : (RET.ERRNO | (rule.errnoRet ?? 1)) >>> 0;
+      for (const name of rule.names) {
+        const nr = seccompSyscallResolveNameArch(token, name);
+        if (nr < 0) continue; // not a syscall of this ABI (e.g. socketcall on x86_64)
+        assert.is(runFilter(filter, { nr, arch: audit }) >>> 0, want, `${name} (${nr}) on arch 0x${token.toString(16)}`);
+        checked++;
+      }
+    }
+    for (const name of ['kexec_load', 'init_module', 'reboot', 'swapon', 'pivot_root', 'acct', 'settimeofday', 'add_key', 'keyctl', 'request_key', 'userfaultfd', 'bpf', 'perf_event_open', 'open_by_handle_at', 'kcmp', 'setns', 'mount', 'umount2', 'unshare']) {
+      const nr = seccompSyscallResolveNameArch(token, name);
+      if (nr < 0) continue;
+      assert.is(runFilter(filter, { nr, arch: audit }) >>> 0, (RET.ERRNO | 1) >>> 0, `${name} refused on arch 0x${token.toString(16)}`);
+    }
+  }
+  assert.ok(checked > 900, `checked ${checked} (syscall, arch) pairs`);
 });
 
 test.run();
