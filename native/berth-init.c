@@ -876,7 +876,10 @@ static void default_home(struct plan *pl) {
   PUSH(pl->env, nul);
 }
 
-static void finalize_and_exec(struct plan *pl) {
+/* The process's final identity: fds, scheduling, capabilities, user, cwd, umask, no_new_privs.
+   Done before `created` is reported (as runc does), so a capability or user the kernel refuses
+   fails create instead of surfacing only at start. */
+static void finalize_process(struct plan *pl) {
   default_home(pl);
   /* Everything above the preserved fds is closed at exec (LISTEN_FDS semantics). */
   unsigned first = 3 + pl->preserve_fds;
@@ -934,7 +937,12 @@ static void finalize_and_exec(struct plan *pl) {
   if (!getcwd(cwdbuf, sizeof cwdbuf) || cwdbuf[0] != '/') { errno = errno ? errno : ENOENT; die("cwd %s is outside the container", pl->cwd); }
   umask(pl->has_umask ? pl->umask : 022);
   if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("prctl PR_SET_NO_NEW_PRIVS");
-  if (pl->seccomp && nnp) install_seccomp(pl);
+}
+
+/* Seccomp (with no_new_privs) goes as close to execve as possible, so the profile need not allow
+   what init itself does before. */
+static void exec_process(struct plan *pl) {
+  if (pl->seccomp && pl->no_new_privs) install_seccomp(pl);
   const char *exe = pl->exe ? pl->exe : resolve_exec(pl);
   /* Ignored signals and the mask survive execve: hand the process a clean slate. */
   for (int sig = 1; sig < NSIG; sig++) signal(sig, SIG_DFL);
@@ -1039,6 +1047,7 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   apply_rlimits(pl);
   if (pl->terminal) setup_console(console_fd, pl->rows, pl->cols);
   pl->exe = resolve_exec(pl);
+  finalize_process(pl);
 
   send_msg(sync_fd, 'C', NULL, 0);
   close(sync_fd);
@@ -1055,7 +1064,7 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   close(fifo);
   close(procfd);
   run_hooks("startContainer", &pl->hook_start, state, state_len);
-  finalize_and_exec(pl);
+  exec_process(pl);
 }
 
 static int do_create(struct plan *pl) {
@@ -1153,7 +1162,8 @@ static int do_exec(struct plan *pl) {
     }
     apply_rlimits(pl);
     if (pl->terminal) setup_console(console_fd, pl->rows, pl->cols);
-    finalize_and_exec(pl);
+    finalize_process(pl);
+    exec_process(pl);
     _exit(1);
   }
   exec_child = pid;

@@ -222,13 +222,29 @@ if (!isRoot) {
     assert.ok(fs.statSync(path.join(b.stateDir, 'exec.fifo')).isFIFO());
     await new Promise((r) => setTimeout(r, 50));
     assert.ok(!fs.existsSync(marker), 'nothing ran before start');
-    assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /NoNewPrivs:\t0/, 'privileges not dropped yet');
+    // As runc: the final identity (caps, user, no_new_privs) is in place before `created` is reported,
+    // so a refused capability fails create rather than start.
+    assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /NoNewPrivs:\t1/, 'privileges dropped before start');
     await startContainerProcess(b.stateDir);
     const deadline = Date.now() + 5000;
     while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     assert.ok(fs.existsSync(marker));
     const err = await startContainerProcess(b.stateDir).then(() => undefined, (e) => e);
     assert.ok(isBerthError(err, 'FAILED_PRECONDITION'), String(err));
+  });
+
+  test('a capability the kernel refuses fails create, not start (as runc)', async () => {
+    const bnd = BigInt('0x' + /CapBnd:\t([0-9a-f]+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]);
+    if (bnd & (1n << 24n)) return skip('capability refusal', 'this host grants CAP_SYS_RESOURCE, so no capability is refused');
+    const b = bundle();
+    const caps = ['CAP_CHOWN', 'CAP_SYS_RESOURCE'];
+    const err = await createContainerProcess({
+      bundle: b.bundle, stateDir: b.stateDir, spec: sh('true', (s) => { s.process!.capabilities = { bounding: caps, effective: caps, permitted: caps }; }),
+      onPid: async (p) => { track(p); }, hookState: () => '{}',
+    }).then(() => undefined, (e) => e);
+    assert.ok(err instanceof Error, 'create must fail');
+    assert.match(String(err.message), /capset|capabilit/);
+    assert.equal(hostMountsUnder(b.dir), []);
   });
 
   test('createContainer and startContainer hooks run in the container namespaces with the state on stdin', async () => {
