@@ -9,8 +9,31 @@ type FfiRs = typeof import('ffi-rs');
 let ffiMod: FfiRs | undefined;
 const opened = new Set<string>();
 
+// ffi-rs's own index.js tells glibc from musl with process.report.getReport(), which costs ~25 ms,
+// a tenth of a CLI call. On glibc x86-64 load its prebuilt binding directly and apply the one
+// argument normalisation its wrapper adds (array parameters get their length); else use ffi-rs.
+function loadFfi(): FfiRs {
+  if (process.platform === 'linux' && process.arch === 'x64' && process.versions.uv && !process.env.BERTH_FFI_GENERIC) {
+    try {
+      const native = require('@yuuang/ffi-rs-linux-x64-gnu') as FfiRs & { load: (p: unknown) => unknown };
+      const arrayTypes = new Set<number>([19, 3, 4, 5, 10, 13]); // I16Array I32Array StringArray DoubleArray U8Array FloatArray
+      const FFI_ARRAY_TAG = (native as unknown as { FFITypeTag: { Array: number } }).FFITypeTag.Array;
+      const withArrayLengths = (params: { paramsType?: unknown[]; paramsValue?: unknown[]; freeResultMemory?: boolean }) => {
+        params.paramsType = params.paramsType?.map((t, i) =>
+          typeof t === 'number' && arrayTypes.has(t) ? { ffiTypeTag: FFI_ARRAY_TAG, type: t, length: (params.paramsValue![i] as { length: number }).length } : t);
+        params.freeResultMemory ??= false;
+        return params;
+      };
+      return { ...native, load: (p: never) => native.load(withArrayLengths(p)) } as unknown as FfiRs;
+    } catch {
+      /* fall through to the generic loader */
+    }
+  }
+  return require('ffi-rs') as FfiRs;
+}
+
 function ffi(): FfiRs {
-  ffiMod ??= require('ffi-rs') as FfiRs;
+  ffiMod ??= loadFfi();
   return ffiMod;
 }
 
