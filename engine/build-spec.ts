@@ -50,6 +50,9 @@ export interface ContainerOptions {
   annotations?: Record<string, string>;
   sysctls?: Record<string, string>;
   shmSize?: number;
+  /** replace the default masked / read-only /proc and /sys paths (CRI sends its own lists) */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
 }
 
 const CPU_PERIOD = 100_000;
@@ -156,7 +159,8 @@ export function buildSpec(image: ImageRunConfig, opts: ContainerOptions, allCaps
       noNewPrivileges: Boolean(opts.noNewPrivileges),
     },
     root: { path: opts.rootfs, readonly: Boolean(opts.readonlyRootfs) },
-    hostname: opts.uts === 'host' ? undefined : (opts.hostname ?? opts.id.slice(0, 12)),
+    // a joined UTS namespace (a pod's) already has its hostname: setting it again is not allowed
+    hostname: opts.uts === 'host' || typeof opts.uts === 'object' ? undefined : (opts.hostname ?? opts.id.slice(0, 12)),
     mounts: [...byDest.values()],
     annotations: { ...(opts.annotations ?? {}) },
     linux: {
@@ -170,8 +174,8 @@ export function buildSpec(image: ImageRunConfig, opts: ContainerOptions, allCaps
       ].filter((n) => !(n.type === 'pid' && opts.pid === 'host')),
       cgroupsPath: opts.cgroupsPath ?? `/berth/${opts.id}`,
       resources,
-      maskedPaths: opts.privileged ? [] : MASKED_PATHS,
-      readonlyPaths: opts.privileged ? [] : READONLY_PATHS,
+      maskedPaths: opts.privileged ? [] : (opts.maskedPaths ?? MASKED_PATHS),
+      readonlyPaths: opts.privileged ? [] : (opts.readonlyPaths ?? READONLY_PATHS),
       sysctl: opts.sysctls,
       ...(opts.seccomp && !opts.privileged ? { seccomp: opts.seccomp } : {}),
     },

@@ -2,7 +2,7 @@
 // Declared once as a schema: the type is inferred from it and records read back are validated,
 // so a hand-edited or truncated file is reported, not trusted.
 import type { FromSchema } from 'json-schema-to-ts';
-import { Ajv } from 'ajv';
+import { schemaValidator } from '../lib/schema-validator.js';
 import { dataLoss } from '../lib/errors.js';
 
 const strMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
@@ -27,6 +27,8 @@ export const containerRecordSchema = {
     restartPolicy: { type: 'string', enum: ['no', 'on-failure', 'always', 'unless-stopped'] },
     stopSignal: { type: 'string' },
     stopTimeout: { type: 'integer', minimum: 0 },
+    // the container's resolved command line (entrypoint + cmd), what ps shows
+    args: { type: 'array', items: { type: 'string' } },
     // what the user asked for (kept so inspect and restart can show/reuse it)
     options: { type: 'object' },
     timeline: {
@@ -51,10 +53,9 @@ export type ContainerRecord = FromSchema<typeof containerRecordSchema>;
 export type TimelineEntry = NonNullable<ContainerRecord['timeline']>[number];
 export type TimelinePhase = (typeof timelinePhases)[number];
 
-let validate: ((x: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null } | undefined;
-
 export function checkContainerRecord(x: unknown, file: string): ContainerRecord {
-  validate ??= new Ajv({ allErrors: false, strict: false }).compile(containerRecordSchema);
+  // generated at build time once 'engine.container-record' is in lib/schema-registry.ts; compiled on first use until then
+  const validate = schemaValidator('engine.container-record', containerRecordSchema);
   if (!validate(x)) {
     const e = validate.errors?.[0];
     throw dataLoss(`${file} is damaged: ${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`);

@@ -8,6 +8,12 @@ export interface EngineConfig {
   state: string;              // /run/berth
   runtime?: string;           // any runc-compatible binary; default: berth-runtime of this install
   snapshotter?: 'overlay' | 'copy' | 'auto';
+  /**
+   * argv (absolute program first) that removes a container when given its id as the last argument.
+   * A monitor runs it after an auto-remove (--rm) container exits, so the container goes away even
+   * when no CLI is left waiting for it (run -d --rm, or a killed CLI). Without it only the caller removes.
+   */
+  removeCommand?: string[];
 }
 
 export class Layout {

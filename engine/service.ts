@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
 import { writeJsonAtomic, readJson } from '../lib/atomic-write.js';
-import { withLockAsync } from '../lib/file-lock.js';
+import { lockFile, withLockAsync } from '../lib/file-lock.js';
 import { ImageService, pull, type PullEvent, type RegistryOptions, parsePlatform } from '../image/index.js';
 import { containerConfig, type ContainerConfig } from '../image/index.js';
 import { openSnapshotter, mountAll, unmountAll, unpackLayers, type Snapshotter } from '../snapshotter/index.js';
-import { Monitor, createContainer as createUnderMonitor, type ExitStatus, type AttachStreams } from '../shim/index.js';
-import { CAPABILITIES } from '../runtime/caps.js';
+import { Monitor, MONITOR_DIED, createContainer as createUnderMonitor, type ExitStatus, type AttachStreams } from '../shim/index.js';
+import { hostCapabilities } from './host-capabilities.js';
 import { defaultSeccompProfile } from '../runtime/seccomp/default-profile.js';
 import { buildSpec, computeCapabilities, mergeEnv, type ContainerOptions } from './build-spec.js';
 import { checkContainerRecord, timed, type ContainerRecord, type TimelineEntry } from './container-record.js';
@@ -34,6 +34,8 @@ export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 
   stopTimeout?: number;
   /** 'default' (Docker's profile), 'unconfined', or a profile in the runtime-spec shape */
   seccompProfile?: 'default' | 'unconfined' | ContainerOptions['seccomp'];
+  /** where the monitor writes the CRI-format log (CRI: log_directory/log_path); default: in the container's dir */
+  logPath?: string;
   /** named volumes: name:/path[:ro] become binds of <root>/volumes/<name>/_data */
   volumes?: { name: string; destination: string; readonly?: boolean }[];
 }
@@ -126,9 +128,9 @@ export class ContainerService {
     if (exit) return { record: r, status: 'exited', exit };
     if (!m.isRunning()) {
       // The monitor is gone without writing an exit status: say so instead of hanging forever.
-      return { record: r, status: 'exited', exit: { exitCode: 255, signal: null, exitedAt: new Date().toISOString(), reason: 'monitor died' } };
+      return { record: r, status: 'exited', exit: { exitCode: 255, signal: null, exitedAt: new Date().toISOString(), reason: MONITOR_DIED } };
     }
-    const paused = runtimeStatus(this.layout.runtimeRoot, r.id) === 'paused';
+    const paused = frozenState(m.pid) === 'paused';
     return { record: r, status: paused ? 'paused' : 'running', pid: m.pid };
   }
 
@@ -140,7 +142,7 @@ export class ContainerService {
 
   inspect(idOrName: string): ContainerView & { monitorDir: string; logPath: string } {
     const r = this.resolve(idOrName);
-    return { ...this.view(r), monitorDir: this.layout.monitorDir(r.id), logPath: this.layout.logPath(r.id) };
+    return { ...this.view(r), monitorDir: this.layout.monitorDir(r.id), logPath: logPathOf(r) ?? this.layout.logPath(r.id) };
   }
 
   // ---- create -------------------------------------------------------------------------
@@ -196,13 +198,13 @@ export class ContainerService {
       const binds = [...(req.binds ?? [])];
       for (const v of req.volumes ?? []) binds.push({ source: this.volumePath(v.name), destination: v.destination, readonly: v.readonly });
       // The default seccomp profile opens syscalls for the capabilities the container has (as moby does).
-      const caps = computeCapabilities(req, CAPABILITIES);
+      const caps = computeCapabilities(req, hostCapabilities());
       const seccomp = req.privileged || req.seccompProfile === 'unconfined' ? undefined
         : req.seccompProfile && req.seccompProfile !== 'default' ? req.seccompProfile : defaultSeccompProfile(caps);
       const spec = buildSpec(imageCfg, {
         ...req, id, rootfs, containerDir: dir, hostname, binds, seccomp,
         labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
-      }, CAPABILITIES);
+      }, hostCapabilities());
       writeJsonAtomic(path.join(dir, 'config.json'), spec);
       const record: ContainerRecord = {
         id, name, image: req.image ?? rootfs, ...(imageId ? { imageId } : {}), created: new Date().toISOString(),
@@ -211,6 +213,7 @@ export class ContainerService {
         tty: Boolean(req.tty), stdin: Boolean(req.stdin), autoRemove: Boolean(req.autoRemove),
         restartPolicy: req.restartPolicy ?? 'no', stopSignal: req.stopSignal ?? imageCfg.stopSignal ?? 'SIGTERM',
         stopTimeout: req.stopTimeout ?? 10, options: publicOptions(req), timeline, restartCount: 0,
+        args: [...(spec.process?.args ?? [])],
       };
       this.writeRecord(record);
       return record;
@@ -263,7 +266,12 @@ export class ContainerService {
    * Runs the container under a fresh monitor. `beforeStart` gets the monitor after the runtime's
    * create and before start, so an attach there misses no output.
    */
-  async start(idOrName: string, opts: { beforeStart?: (m: Monitor) => Promise<void>; ttySize?: { rows: number; cols: number } } = {}): Promise<Monitor> {
+  /**
+   * `removeGraceSec`: a caller that stays attached and removes the container itself (`run --rm`)
+   * gives the monitor's exit command this long before it removes it, so the two do not both spend
+   * a CLI start on one removal; the exit command only matters if the caller died.
+   */
+  async start(idOrName: string, opts: { beforeStart?: (m: Monitor) => Promise<void>; ttySize?: { rows: number; cols: number }; removeGraceSec?: number } = {}): Promise<Monitor> {
     const r = this.resolve(idOrName);
     const v = this.view(r);
     if (v.status === 'running' || v.status === 'paused') throw failedPrecondition(`container ${r.name} is already ${v.status}`);
@@ -274,8 +282,9 @@ export class ContainerService {
     fs.rmSync(mdir, { recursive: true, force: true });
     const m = await timed(timeline, 'create', () => createUnderMonitor({
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
-      dir: mdir, logPath: this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdin, ttySize: opts.ttySize,
-      oomFile: oomFileFor(r.id),
+      dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdin, ttySize: opts.ttySize,
+      oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
+      exitCommand: this.autoRemoveCommand(r, opts.removeGraceSec ?? 0),
     }));
     try {
       if (opts.beforeStart) await opts.beforeStart(m);
@@ -286,6 +295,14 @@ export class ContainerService {
     }
     this.writeRecord({ ...this.readRecord(r.id), timeline, startedAt: new Date().toISOString() });
     return m;
+  }
+
+  private autoRemoveCommand(r: ContainerRecord, graceSec: number): string[] | undefined {
+    if (!r.autoRemove || !this.cfg.removeCommand) return undefined;
+    const cmd = [...this.cfg.removeCommand, r.id];
+    if (!(graceSec > 0)) return cmd;
+    // sh -c SCRIPT $0=grace $1=dir CMD...: wait, and run the removal only if the container is still there
+    return ['/bin/sh', '-c', 'sleep "$0"; [ -e "$1" ] || exit 0; shift; exec "$@"', String(graceSec), this.layout.recordFile(r.id), ...cmd];
   }
 
   /** The monitor of a container that has been started at least once. */
@@ -331,6 +348,11 @@ export class ContainerService {
   async stop(idOrName: string, timeoutSec?: number): Promise<ExitStatus | undefined> {
     const r = this.resolve(idOrName);
     const v = this.view(r);
+    if (v.exit?.reason === MONITOR_DIED) {
+      // Nobody reaps the container any more: the runtime's forced delete kills what is left of it.
+      await this.cleanupRuntime(r);
+      return v.exit;
+    }
     if (v.status !== 'running' && v.status !== 'paused') return v.exit;
     const m = this.monitorOf(r.id);
     const t = timeoutSec ?? r.stopTimeout ?? 10;
@@ -353,8 +375,17 @@ export class ContainerService {
 
   private async runtimeCommand(idOrName: string, cmd: string): Promise<void> {
     const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running' && v.status !== 'paused') throw failedPrecondition(`container ${r.name} is not running`);
     const { runRuntime } = await import('../shim/runtime-cli.js');
-    await runRuntime({ runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] }, [cmd, r.id]);
+    await runRuntime(this.runtimeOf(r), [cmd, r.id]);
+  }
+
+  /** The runtime a container was started with (recorded by its monitor), else this engine's. */
+  private runtimeOf(r: ContainerRecord): { runtime: string; runtimeArgs: string[] } {
+    const m = this.monitor(r);
+    if (m) return { runtime: m.session.runtime, runtimeArgs: m.session.runtimeArgs };
+    return { runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] };
   }
 
   // ---- remove -------------------------------------------------------------------------
@@ -364,7 +395,25 @@ export class ContainerService {
   }
 
   async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<ContainerRecord> {
-    const r = this.resolve(idOrName);
+    const r0 = this.resolve(idOrName);
+    // An auto-remove container may be removed by its monitor's exit command and by the CLI that
+    // waited for it at the same moment: one removal at a time per container, the second finds it gone.
+    let lock;
+    try {
+      lock = lockFile(path.join(this.layout.containerDir(r0.id), '.remove.lock'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`no such container: ${idOrName}`);
+      throw e;
+    }
+    try {
+      if (!fs.existsSync(this.layout.recordFile(r0.id))) throw notFound(`no such container: ${idOrName}`);
+      return await this.removeLocked(this.readRecord(r0.id), opts);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async removeLocked(r: ContainerRecord, opts: { force?: boolean }): Promise<ContainerRecord> {
     const v = this.view(r);
     if ((v.status === 'running' || v.status === 'paused') && !opts.force) {
       throw failedPrecondition(`cannot remove container ${r.name}: it is ${v.status} (stop it first or use --force)`);
@@ -382,7 +431,12 @@ export class ContainerService {
       if (isMountPoint(r.rootfs)) unmountAll(r.rootfs);
       await this.snapshotter.remove(r.snapshotKey).catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; });
     }
-    fs.rmSync(this.layout.containerDir(r.id), { recursive: true, force: true });
+    // Rename first: a racing remover waiting on .remove.lock must not recreate it inside a
+    // directory being deleted (ENOTEMPTY); after the rename it finds no container and stops.
+    const dir = this.layout.containerDir(r.id);
+    const tomb = path.join(this.layout.containers, `.removing-${r.id}`);
+    fs.renameSync(dir, tomb);
+    fs.rmSync(tomb, { recursive: true, force: true });
     return r;
   }
 
@@ -406,6 +460,16 @@ export class ContainerService {
     return this.monitorOf(r.id).exec({ process: proc, tty: o.tty, stdin: o.stdin, stdinOnce: o.stdin, attach: true, ttySize: o.ttySize });
   }
 
+  /** Runs a command to completion in a running container (CRI ExecSync): exit code and whole output. */
+  async execSync(idOrName: string, o: { cmd: string[]; timeoutMs?: number }) {
+    const r = this.resolve(idOrName);
+    const v = this.view(r);
+    if (v.status !== 'running') throw failedPrecondition(`container ${r.name} is not running`);
+    if (!o.cmd.length) throw invalidArgument('exec needs a command');
+    const spec = readJson<{ process: Record<string, any> }>(path.join(r.bundle, 'config.json'));
+    return this.monitorOf(r.id).execSync({ ...spec.process, args: o.cmd, terminal: false }, { timeoutMs: o.timeoutMs });
+  }
+
   logs(idOrName: string, opts: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}) {
     const r = this.resolve(idOrName);
     const m = this.monitor(r);
@@ -418,7 +482,7 @@ export class ContainerService {
     const v = this.view(r);
     if (v.status !== 'running' && v.status !== 'paused') throw failedPrecondition(`container ${r.name} is not running`);
     const { runRuntime } = await import('../shim/runtime-cli.js');
-    const out = await runRuntime({ runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] }, ['ps', '--format', 'json', r.id]);
+    const out = await runRuntime(this.runtimeOf(r), ['ps', '--format', 'json', r.id]);
     const pids = JSON.parse(String(out || '[]')) as number[];
     const titles = ['PID', 'PPID', 'STAT', 'CMD'];
     const processes: string[][] = [];
@@ -432,6 +496,11 @@ export class ContainerService {
     }
     return { titles, processes };
   }
+}
+
+function logPathOf(r: ContainerRecord): string | undefined {
+  const p = (r.options as { logPath?: unknown } | undefined)?.logPath;
+  return typeof p === 'string' && path.isAbsolute(p) ? p : undefined;
 }
 
 function publicOptions(req: CreateRequest): Record<string, unknown> {
@@ -451,21 +520,35 @@ function isMountPoint(p: string): boolean {
   }
 }
 
-function runtimeStatus(runtimeRoot: string, id: string): string | undefined {
-  // The frozen state lives in the cgroup; berth-runtime derives it. Read the cheap way: its state file
-  // says where the cgroup is, and the freezer tells.
-  try {
-    const st = JSON.parse(fs.readFileSync(path.join(runtimeRoot, id, 'state.json'), 'utf8')) as { cgroupPaths?: Record<string, string> };
-    const p = st.cgroupPaths ?? {};
-    if (p.freezer) return fs.readFileSync(path.join(p.freezer, 'freezer.state'), 'utf8').trim() === 'FROZEN' ? 'paused' : 'running';
-    const u = p.unified ?? p[''];
-    if (u) return /^frozen 1$/m.test(fs.readFileSync(path.join(u, 'cgroup.events'), 'utf8')) ? 'paused' : 'running';
-  } catch { /* fall through */ }
+/**
+ * 'paused' when the container's cgroup is frozen. Read from the kernel, not from a runtime's state
+ * file (their formats differ): the init's /proc/<pid>/cgroup names its freezer (v1) or unified cgroup.
+ */
+function frozenState(pid: number | undefined): 'paused' | 'running' | undefined {
+  if (!pid) return undefined;
+  let lines: string[];
+  try { lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n'); } catch { return undefined; }
+  for (const l of lines) {
+    const [, ctrls, p] = l.split(':');
+    if (p === undefined) continue;
+    try {
+      if (ctrls.split(',').includes('freezer')) {
+        return fs.readFileSync(path.join('/sys/fs/cgroup/freezer', p, 'freezer.state'), 'utf8').trim() === 'FROZEN' ? 'paused' : 'running';
+      }
+    } catch { /* try the unified tree */ }
+  }
+  const u = lines.find((l) => l.startsWith('0::'));
+  if (u) {
+    const p = u.slice(3);
+    const base = fs.existsSync('/sys/fs/cgroup/unified') ? '/sys/fs/cgroup/unified' : '/sys/fs/cgroup';
+    try { return /^frozen 1$/m.test(fs.readFileSync(path.join(base, p, 'cgroup.events'), 'utf8')) ? 'paused' : 'running'; } catch { /* none */ }
+  }
   return undefined;
 }
 
-function oomFileFor(id: string): string | undefined {
-  if (fs.existsSync('/sys/fs/cgroup/memory')) return `/sys/fs/cgroup/memory/berth/${id}/memory.oom_control`;
-  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) return `/sys/fs/cgroup/berth/${id}/memory.events`;
+function oomFileFor(id: string, cgroupsPath?: string): string | undefined {
+  const rel = cgroupsPath && cgroupsPath.startsWith('/') ? cgroupsPath : `/berth/${id}`;
+  if (fs.existsSync('/sys/fs/cgroup/memory')) return `/sys/fs/cgroup/memory${rel}/memory.oom_control`;
+  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) return `/sys/fs/cgroup${rel}/memory.events`;
   return undefined;
 }

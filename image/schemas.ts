@@ -1,7 +1,7 @@
 // JSON schemas for what registries and archives hand us, declared once: ajv validates, FromSchema types.
 // Only fields berth relies on are constrained; unknown fields pass through (forward compatibility).
 import type { FromSchema } from 'json-schema-to-ts';
-import AjvModule from 'ajv';
+import { schemaValidator } from '../lib/schema-validator.js';
 import { invalidArgument } from '../lib/errors.js';
 
 const digest = { type: 'string', pattern: '^sha256:[a-f0-9]{64}$' } as const;
@@ -97,13 +97,11 @@ export const imageConfigSchema = {
 export type ImageConfig = FromSchema<typeof imageConfigSchema>;
 void stringMap; void strings;
 
-// ajv ships CommonJS with a default export; NodeNext sees the namespace.
-const Ajv = (AjvModule as unknown as { default: typeof AjvModule }).default ?? AjvModule;
-const ajv = new (Ajv as unknown as new (o: object) => import('ajv').default)({ allErrors: false, strict: false });
-
-function validator<T>(schema: object, what: string): (v: unknown) => T {
-  const check = ajv.compile(schema);
+// Validators come from lib/schema-validator (generated at build time, else compiled on first use):
+// compiling at module load cost every CLI start ~80 ms.
+function validator<T>(name: string, schema: object, what: string): (v: unknown) => T {
   return (v: unknown): T => {
+    const check = schemaValidator(name, schema);
     if (!check(v)) {
       const e = check.errors?.[0];
       throw invalidArgument(`invalid ${what}: ${e?.instancePath || '/'} ${e?.message ?? 'does not match the schema'}`);
@@ -112,7 +110,7 @@ function validator<T>(schema: object, what: string): (v: unknown) => T {
   };
 }
 
-export const validateDescriptor = validator<Descriptor>(descriptorSchema, 'descriptor');
-export const validateManifest = validator<Manifest>(manifestSchema, 'image manifest');
-export const validateIndex = validator<Index>(indexSchema, 'image index');
-export const validateImageConfig = validator<ImageConfig>(imageConfigSchema, 'image config');
+export const validateDescriptor = validator<Descriptor>('image.descriptor', descriptorSchema, 'descriptor');
+export const validateManifest = validator<Manifest>('image.manifest', manifestSchema, 'image manifest');
+export const validateIndex = validator<Index>('image.index', indexSchema, 'image index');
+export const validateImageConfig = validator<ImageConfig>('image.config', imageConfigSchema, 'image config');

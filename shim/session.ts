@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FromSchema } from 'json-schema-to-ts';
-import { Ajv } from 'ajv';
+import { schemaValidator } from '../lib/schema-validator.js';
 import { writeJsonAtomic } from '../lib/atomic-write.js';
 import { BerthError, fromErrno } from '../lib/errors.js';
 
@@ -51,15 +51,8 @@ export const exitStatusSchema = {
 } as const;
 export type ExitStatus = FromSchema<typeof exitStatusSchema>;
 
-let ajv: Ajv | undefined;
-const validators = new Map<object, ReturnType<Ajv['compile']>>();
 function validate<T>(schema: object, value: unknown, what: string): T {
-  let v = validators.get(schema);
-  if (!v) {
-    ajv ??= new Ajv({ strict: false });
-    v = ajv.compile(schema);
-    validators.set(schema, v);
-  }
+  const v = schemaValidator(schema === sessionSchema ? 'shim.session' : 'shim.exit-status', schema);
   if (!v(value)) {
     const e = v.errors?.[0];
     throw new BerthError('DATA_LOSS', `${what} is invalid: ${e?.instancePath || '/'} ${e?.message ?? ''}`.trim());

@@ -2,7 +2,7 @@
 // under an flock shared by all berth processes, and each write is write-temp + fsync + rename.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Ajv } from 'ajv';
+import { schemaValidator } from '../lib/schema-validator.js';
 import type { FromSchema } from 'json-schema-to-ts';
 import { writeJsonAtomic } from '../lib/atomic-write.js';
 import { withLockAsync } from '../lib/file-lock.js';
@@ -38,11 +38,10 @@ export const metaSchema = {
 export type MetaFile = FromSchema<typeof metaSchema>;
 export type SnapshotRecord = MetaFile['snapshots'][string];
 
-// Compiled on first use: ajv's code generation costs CLI start-up time that most commands never need.
-let validateFn: ((v: unknown) => v is MetaFile) & { errors?: { instancePath: string; message?: string }[] | null } | undefined;
-const validate = ((v: unknown) => (validateFn ??= new Ajv({ allErrors: false }).compile<MetaFile>(metaSchema as never))(v)) as
+// Generated at build time or compiled on first use (lib/schema-validator): not at module load.
+const validate = ((v: unknown) => schemaValidator('snapshotter.meta', metaSchema)(v)) as
   ((v: unknown) => v is MetaFile) & { errors?: { instancePath: string; message?: string }[] | null };
-Object.defineProperty(validate, 'errors', { get: () => validateFn?.errors });
+Object.defineProperty(validate, 'errors', { get: () => schemaValidator('snapshotter.meta', metaSchema).errors });
 
 export class MetaStore {
   readonly file: string;

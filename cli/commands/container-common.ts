@@ -1,6 +1,7 @@
 // Shared pieces of the container commands: the service for the global options, the run/create
 // options and their translation to a CreateRequest, and wiring a terminal or pipes to a container.
 import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { invalidArgument } from '../../lib/errors.js';
 import { ContainerService, type CreateRequest } from '../../engine/service.js';
@@ -10,7 +11,11 @@ import { registryOptions, addRegistryOptions } from './image-common.js';
 import { progressPrinter } from './pull-progress.js';
 
 export function containerService(g: GlobalOptions): ContainerService {
-  return new ContainerService({ root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN });
+  return new ContainerService({
+    root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN,
+    // this very CLI (node, its loader flags under tsx, the entry script) removes --rm containers
+    removeCommand: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]), '--root', g.root, '--state', g.state, 'rm', '--force', '--quiet'],
+  });
 }
 
 const collect = (v: string, acc: string[]) => [...acc, v];
@@ -184,6 +189,24 @@ export function forwardSignals(send: (sig: NodeJS.Signals) => Promise<void>): ()
   const sigs: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const handlers = sigs.map((s) => { const h = () => { send(s).catch(() => undefined); }; process.on(s, h); return [s, h] as const; });
   return () => { for (const [s, h] of handlers) process.off(s, h); };
+}
+
+/**
+ * docker's 126/127: when the runtime could not exec the container's command, the failure is the
+ * command's (not found: 127, not executable: 126), not berth's (125). The runtimes say so only in
+ * their error text (berth-runtime: "berth-init: exec X: ...", runc: "exec: \"X\": ...", crun:
+ * "executable file `X` not found"), so match it.
+ */
+export function withCommandExitCode(e: unknown): unknown {
+  if (!(e instanceof Error) || typeof (e as { exitCode?: unknown }).exitCode === 'number') return e;
+  const m = e.message;
+  // only the runtime's report of the container's own exec (berth-init, runc, crun), never a failure
+  // to exec the runtime itself, which is berth's (125)
+  if (!/berth-init: exec |exec: \\?"|executable file .* not found/.test(m)) return e;
+  let code: number | undefined;
+  if (/executable file not found|no such file or directory/i.test(m)) code = 127;
+  else if (/permission denied|not a directory|is a directory|exec format error/i.test(m)) code = 126;
+  return code === undefined ? e : Object.assign(e, { exitCode: code });
 }
 
 export function shortCid(id: string): string {

@@ -1,6 +1,6 @@
 // `berth exec [-i] [-t] [-e] [-u] [-w] CONTAINER COMMAND...`: under its own exec monitor; exit code passed through.
 import type { Register } from './index.js';
-import { containerService, exitCodeOf, pipeStdio, ttySize } from './container-common.js';
+import { containerService, exitCodeOf, pipeStdio, ttySize, withCommandExitCode } from './container-common.js';
 
 export const register: Register = (program, globals) => {
   program.command('exec')
@@ -20,7 +20,7 @@ export const register: Register = (program, globals) => {
       const { session, streams } = await svc.exec(name, {
         cmd: command, env: o.env, user: o.user, workdir: o.workdir, tty: o.tty, stdin: o.interactive && !o.detach,
         ttySize: o.tty ? ttySize() : undefined,
-      });
+      }).catch((e: unknown) => { throw withCommandExitCode(e); });
       if (o.detach) { streams?.detach(); return; }
       const restore = streams ? pipeStdio(streams, { tty: Boolean(o.tty), stdin: Boolean(o.interactive), monitor: session }) : () => {};
       const status = await session.waitExit();

@@ -25,10 +25,12 @@ import { register as logs } from './logs.js';
 import { register as exec } from './exec.js';
 import { register as inspect } from './inspect.js';
 import { register as wait } from './wait.js';
+// servers: CRI + Docker Engine API sockets
+import { register as serve } from './serve.js';
 
 export type Register = (program: Command, globals: () => GlobalOptions) => void;
 
 export const commands: Register[] = [
-  run, create, start, stop, rm, ps, logs, exec, inspect, wait,
+  run, create, start, stop, rm, ps, logs, exec, inspect, wait, serve,
   imagePull, images, imageInspect, tag, rmi, push, save, load, login, imagePrune, imageMount,
 ];

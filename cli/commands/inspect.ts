@@ -1,7 +1,7 @@
 // `berth inspect NAME...`: containers first, then images (docker's order); JSON stable for scripts.
 import type { Register } from './index.js';
 import { containerService } from './container-common.js';
-import { BerthError } from '../../lib/errors.js';
+import { BerthError, notFound } from '../../lib/errors.js';
 
 export const register: Register = (program, globals) => {
   program.command('inspect')
@@ -33,7 +33,12 @@ export const register: Register = (program, globals) => {
             if (!(e instanceof BerthError && e.code === 'NOT_FOUND') || o.type === 'container') throw e;
           }
         }
-        if (v === undefined) v = svc.images.inspect(n);
+        if (v === undefined) {
+          try { v = svc.images.inspect(n); } catch (e) {
+            if (o.type === undefined && e instanceof BerthError && e.code === 'NOT_FOUND') throw notFound(`no such container or image: ${n}`);
+            throw e;
+          }
+        }
         out.push(v);
       }
       if (o.format) {

@@ -22,6 +22,10 @@ function ago(t: number): string {
   return `${Math.round(s / 86400)} days`;
 }
 
+function commandOf(v: ContainerView): string {
+  return (v.record.args ?? (v.record.options as { command?: string[] })?.command ?? []).join(' ');
+}
+
 export function table(rows: string[][]): string {
   const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 3))).join('').trimEnd()).join('\n');
@@ -41,7 +45,7 @@ export const register: Register = (program, globals) => {
       if (o.format === 'json') {
         for (const v of views) {
           console.log(JSON.stringify({
-            Id: v.record.id, Names: v.record.name, Image: v.record.image, Command: ((v.record.options as { command?: string[] })?.command ?? []).join(' '),
+            Id: v.record.id, Names: v.record.name, Image: v.record.image, Command: commandOf(v),
             Created: v.record.created, State: v.status, Status: statusText(v), Labels: v.record.labels,
             ...(v.exit ? { ExitCode: v.exit.signal ? 128 + v.exit.signal : v.exit.exitCode } : {}),
           }));
@@ -50,7 +54,7 @@ export const register: Register = (program, globals) => {
       }
       const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES']];
       for (const v of views) {
-        const cmd = ((v.record.options as { command?: string[] })?.command ?? []).join(' ');
+        const cmd = commandOf(v);
         rows.push([id(v.record.id), v.record.image, JSON.stringify(o.trunc === false ? cmd : cmd.slice(0, 20)), `${ago(Date.parse(v.record.created))} ago`, statusText(v), v.record.name]);
       }
       console.log(table(rows));

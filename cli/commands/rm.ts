@@ -1,4 +1,5 @@
 // `berth rm [-f] CONTAINER...`: removes the container, its snapshot, mount and files.
+import { Option } from 'commander';
 import type { Register } from './index.js';
 import { containerService } from './container-common.js';
 
@@ -8,11 +9,13 @@ export const register: Register = (program, globals) => {
     .argument('<container...>')
     .option('-f, --force', 'kill a running container first')
     .option('-v, --volumes', 'accepted for docker compatibility (anonymous volumes are not created)')
-    .action(async (names: string[], o: { force?: boolean }) => {
+    .addOption(new Option('--quiet', 'print nothing; a container already gone is no error (for monitors\' exit commands)').hideHelp())
+    .action(async (names: string[], o: { force?: boolean; quiet?: boolean }) => {
       const svc = containerService(globals());
       let failed = 0;
       for (const n of names) {
-        try { await svc.remove(n, { force: o.force }); console.log(n); } catch (e) {
+        try { await svc.remove(n, { force: o.force }); if (!o.quiet) console.log(n); } catch (e) {
+          if (o.quiet && (e as { code?: string }).code === 'NOT_FOUND') continue;
           failed++;
           console.error(`berth: ${(e as Error).message}`);
         }

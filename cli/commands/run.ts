@@ -1,7 +1,7 @@
 // `berth run IMAGE [COMMAND...]`: create + start, then attach (or print the id with -d), wait,
 // and return the container's exit code (125 when berth itself failed, as docker does).
 import type { Register } from './index.js';
-import { addCreateOptions, containerService, exitCodeOf, forwardSignals, pipeStdio, toCreateRequest, ttySize, type CreateOpts } from './container-common.js';
+import { addCreateOptions, containerService, exitCodeOf, forwardSignals, pipeStdio, toCreateRequest, ttySize, withCommandExitCode, type CreateOpts } from './container-common.js';
 import type { AttachStreams } from '../../shim/index.js';
 
 export const register: Register = (program, globals) => {
@@ -21,7 +21,7 @@ export const register: Register = (program, globals) => {
           await svc.start(rec.id);
         } catch (e) {
           if (o.rm) await svc.remove(rec.id, { force: true }).catch(() => undefined);
-          throw e;
+          throw withCommandExitCode(e);
         }
         console.log(rec.id);
         return;
@@ -31,11 +31,12 @@ export const register: Register = (program, globals) => {
       try {
         m = await svc.start(rec.id, {
           ttySize: o.tty ? ttySize() : undefined,
+          removeGraceSec: 2,
           beforeStart: async (mon) => { streams = await mon.attach(); },
         });
       } catch (e) {
         if (o.rm) await svc.remove(rec.id, { force: true }).catch(() => undefined);
-        throw e;
+        throw withCommandExitCode(e);
       }
       const restore = pipeStdio(streams!, { tty: Boolean(o.tty), stdin: Boolean(o.interactive), monitor: m });
       const stopForwarding = o.tty ? () => {} : forwardSignals((s) => m.signal(s));
@@ -43,7 +44,8 @@ export const register: Register = (program, globals) => {
       await streams!.closed;
       stopForwarding();
       restore();
-      if (o.rm) await svc.remove(rec.id, { force: true });
+      // the monitor's exit command may have removed it already
+      if (o.rm) await svc.remove(rec.id, { force: true }).catch((e: unknown) => { if ((e as { code?: string }).code !== 'NOT_FOUND') throw e; });
       process.exitCode = exitCodeOf(status);
       // stdin may keep the event loop alive
       process.stdin.destroy();
