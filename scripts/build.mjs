@@ -11,6 +11,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entries = {
   'berth-runtime': 'runtime/cli/main.ts',
   berth: 'cli/main.ts',
+  // Worker-thread entry for parallel layer apply; loaded beside dist/berth.cjs (snapshotter/apply-pool.ts).
+  'apply-worker': 'snapshotter/apply-worker.ts',
 };
 const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => fs.existsSync(path.join(root, f))));
 await buildValidators(root);

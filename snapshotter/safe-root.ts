@@ -5,7 +5,7 @@
 // calls that never follow it (lstat, O_NOFOLLOW, lchown, lutimes, lsetxattr, mknodat).
 import fs from 'node:fs';
 import path from 'node:path';
-import { openat2, RESOLVE, SyscallError, AT_FDCWD } from '../native/ffi.js';
+import { openat2, closeFd, RESOLVE, SyscallError, AT_FDCWD } from '../native/ffi.js';
 import { BerthError, invalidArgument } from '../lib/errors.js';
 
 const O_PATH = 0o10000000;
@@ -93,7 +93,7 @@ export class SafeRoot {
       const here = path.relative(this.realRoot, fs.readlinkSync(`/proc/self/fd/${parent}`));
       const resolved = confine(target.startsWith('/') ? target : `${here}/${target}`);
       const fd = this.dirFd(resolved, true, depth + 1);
-      return fs.openSync(`/proc/self/fd/${fd}/.`, DIR_FLAGS); // own fd: the cache closes each once
+      return openat2(AT_FDCWD, `/proc/self/fd/${fd}/.`, DIR_FLAGS, 0, 0); // own fd: the cache closes each once
     }
     if (!st) fs.mkdirSync(p, 0o755);
     return openat2(this.rootFd, rel, DIR_FLAGS, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
@@ -107,15 +107,17 @@ export class SafeRoot {
   }
 
   /** Directory fds cached under a path that is being removed or replaced are no longer valid. */
+  // Every fd here comes from openat2 (ffi), so it is closed the same way: in a worker thread, Node
+  // warns about (and tracks) fs.closeSync on fds that its own fs did not open.
   dropCache(): void {
-    for (const fd of this.cache.values()) fs.closeSync(fd);
+    for (const fd of this.cache.values()) closeFd(fd);
     this.cache.clear();
     this.plain.clear();
   }
 
   close(): void {
     this.dropCache();
-    fs.closeSync(this.rootFd);
+    closeFd(this.rootFd);
   }
 }
 

@@ -4,9 +4,11 @@
 // two processes unpacking the same image do each layer once; a crash leaves only an active
 // snapshot (labelled with its chain) that gc removes.
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { BerthError, dataLoss, invalidArgument, isBerthError } from '../lib/errors.js';
 import { lockFile, type FileLock } from '../lib/file-lock.js';
 import { applyLayer } from './apply.js';
+import { ApplyPool, defaultWorkerScript } from './apply-pool.js';
 import { assertDigest, chainIds } from './digest.js';
 import { assertLayerMediaType } from './decompress.js';
 import { SnapshotStore, UNPACK_LABEL } from './snapshot-store.js';
@@ -15,11 +17,24 @@ import type { LayerToUnpack, OpenBlob, Snapshotter, UnpackProgress } from './typ
 export interface UnpackOptions {
   onProgress?(p: UnpackProgress): void;
   /**
-   * Layers applied at once (overlay only). Default 2. Applying runs on the main thread, so this buys
-   * overlap with slow blob sources (downloads streamed into the unpack), not CPU: with local blobs
-   * parallel=2 measured ~10% slower than 1, parallel=4 slower still (bench/snapshotter-unpack.ts).
+   * Layers applied at once (overlay only). With worker threads the default is min(layers, cores):
+   * each worker decompresses and writes its own layer. On the main thread the default is 2, which
+   * buys overlap with slow blob sources (downloads), not CPU: with local blobs parallel=2 measured
+   * ~10% slower than 1 there (bench/snapshotter-unpack.ts).
    */
   parallel?: number;
+  /**
+   * The apply worker bundle (dist/apply-worker.cjs), false to apply on the main thread. Default: the
+   * bundle beside the running bundle; none when running from .ts sources (tests via tsx).
+   */
+  workerScript?: string | false;
+}
+
+export interface UnpackResult {
+  chainId: string;
+  /** Where layers were applied; 'main-thread' with the reason when workers were wanted but absent. */
+  applied: 'workers' | 'main-thread' | 'nothing';
+  note?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -51,7 +66,7 @@ class Semaphore {
   }
 }
 
-export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], openBlob: OpenBlob, opts: UnpackOptions = {}): Promise<{ chainId: string }> {
+export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], openBlob: OpenBlob, opts: UnpackOptions = {}): Promise<UnpackResult> {
   if (!(sn instanceof SnapshotStore)) throw invalidArgument('unpackLayers needs a snapshotter from openSnapshotter()');
   if (layers.length === 0) throw invalidArgument('an image needs at least one layer to unpack');
   for (const l of layers) {
@@ -63,10 +78,22 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
   const top = chains[chains.length - 1];
   if ((await sn.stat(top))?.kind === 'committed') {
     for (let i = 0; i < layers.length; i++) opts.onProgress?.({ digest: layers[i].digest, chainId: chains[i], status: 'exists' });
-    return { chainId: top };
+    return { chainId: top, applied: 'nothing' };
   }
   const overlay = sn.applyMode === 'overlay';
-  const sem = new Semaphore(overlay ? Math.max(1, opts.parallel ?? 2) : 1);
+  // Workers only pay off with independent layers to spread over cores: overlay, more than one.
+  // BERTH_APPLY_WORKERS=0 turns workers off (A/B benchmarks, or a host where they misbehave); =1 uses
+  // one even for a single layer (main thread downloads, the worker decompresses and writes: measured
+  // in bench/image-pull.ts, not the default until it shows a clear gain).
+  const env = process.env.BERTH_APPLY_WORKERS;
+  const off = opts.workerScript === false || (opts.workerScript === undefined && env === '0');
+  const script = off ? undefined : opts.workerScript ?? defaultWorkerScript();
+  const wantWorkers = overlay && (layers.length > 1 || env === '1') && !off;
+  let note: string | undefined;
+  if (wantWorkers && !script) note = 'layer apply worker bundle not found (running from sources?): layers applied on the main thread';
+  const parallel = overlay ? Math.max(1, opts.parallel ?? (wantWorkers && script ? Math.min(layers.length, os.availableParallelism()) : 2)) : 1;
+  const pool = wantWorkers && script ? new ApplyPool(script, Math.min(parallel, layers.length)) : undefined;
+  const sem = new Semaphore(parallel);
   let failed = false;
   const done: Promise<void>[] = [];
 
@@ -92,7 +119,8 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
         await sn.prepare(key, overlay ? undefined : parent, { [UNPACK_LABEL]: chain });
         report('extracting', 0);
         const blob = openBlob(layer.digest);
-        const got = await applyLayer(blob, sn.fsDir(key), { mediaType: layer.mediaType, mode: sn.applyMode, onBytes: (n) => report('extracting', n) });
+        const applyOpts = { mediaType: layer.mediaType, mode: sn.applyMode, onBytes: (n: number) => report('extracting', n) };
+        const got = pool ? await pool.apply(blob, sn.fsDir(key), applyOpts) : await applyLayer(blob, sn.fsDir(key), applyOpts);
         if (got.diffId !== layer.diffId) {
           throw dataLoss(`layer ${layer.digest}: uncompressed content has digest ${got.diffId}, but the image config says ${layer.diffId}`);
         }
@@ -114,9 +142,10 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
 
   for (let i = 0; i < layers.length; i++) done.push(unpackOne(i));
   const results = await Promise.allSettled(done);
+  await pool?.close();
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   // The first real failure, not the cancellations it caused.
   const first = errors.find((e) => !isBerthError(e, 'CANCELLED')) ?? errors[0];
   if (first !== undefined) throw first;
-  return { chainId: top };
+  return { chainId: top, applied: pool ? 'workers' : 'main-thread', ...(note ? { note } : {}) };
 }
