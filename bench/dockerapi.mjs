@@ -1,0 +1,82 @@
+// `docker run --rm IMAGE true` with the real docker CLI against berth's Docker API and against a
+// real dockerd (Debian docker.io, private data root, no bridge, no iptables), in the same run.
+//   node --import tsx bench/dockerapi.mjs [runs]
+// Both pull the same busybox-static image from a local registry first; the timed runs are warm.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { median, have } from './lib.mjs';
+import { registryWithBusybox, startApiServer, DOCKER_BIN } from '../test/lib/dockerapi.ts';
+
+const RUNS = Number(process.argv[2] ?? 15);
+
+function dockerTimed(socket, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(DOCKER_BIN, args, { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH, HOME: os.tmpdir(), DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(path.dirname(socket), 'cfg') } });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`docker ${args.join(' ')} against ${socket} failed (${r.status}): ${r.stderr}`);
+  return ms;
+}
+
+function series(socket, ref) {
+  dockerTimed(socket, ['pull', '-q', ref]);
+  for (let i = 0; i < 2; i++) dockerTimed(socket, ['run', '--rm', ref, 'true']); // warm-up
+  const xs = [];
+  for (let i = 0; i < RUNS; i++) xs.push(dockerTimed(socket, ['run', '--rm', ref, 'true']));
+  return xs;
+}
+
+async function startDockerd() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-dockerd-'));
+  const socket = path.join(dir, 'docker.sock');
+  const cfg = path.join(dir, 'daemon.json');
+  fs.writeFileSync(cfg, '{}');
+  const child = spawn('dockerd', ['--config-file', cfg, '--data-root', path.join(dir, 'data'), '--exec-root', path.join(dir, 'exec'),
+    '--pidfile', path.join(dir, 'dockerd.pid'), '-H', `unix://${socket}`, '--bridge=none', '--iptables=false', '--ip6tables=false',
+    '--log-level=error'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  for (let i = 0; i < 300 && !fs.existsSync(socket); i++) {
+    if (child.exitCode !== null) throw new Error(`dockerd exited: ${err}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // the socket exists a little before the API answers
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync(DOCKER_BIN, ['version'], { env: { PATH: process.env.PATH, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: path.join(dir, 'cfg') } }).status === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    socket,
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      if (child.exitCode === null) process.kill(child.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15000))]);
+      if (child.exitCode === null) { process.kill(child.pid, 'SIGKILL'); await exited; }
+      // dockerd's overlay mounts are gone with it; the data root may still hold busy files briefly
+      spawnSync('rm', ['-rf', dir]);
+    },
+  };
+}
+
+const fmt = (xs) => `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
+
+const { reg, ref } = await registryWithBusybox();
+const berth = await startApiServer();
+let dockerd;
+try {
+  const b = series(berth.socket, ref);
+  console.log(`berth's OCI runtime: ${process.env.BERTH_RUNTIME_BIN ?? 'bin/berth-runtime (default)'}`);
+  console.log(`berth  docker run --rm ${ref} true: ${fmt(b)}`);
+  if (!have('dockerd')) console.log('dockerd: not installed (apt-get install docker.io), skipped');
+  else {
+    dockerd = await startDockerd();
+    const d = series(dockerd.socket, ref);
+    console.log(`dockerd docker run --rm ${ref} true: ${fmt(d)}`);
+    console.log(`berth / dockerd: ${(median(b) / median(d)).toFixed(2)}`);
+  }
+} finally {
+  await dockerd?.stop();
+  await berth.stop();
+  await reg.stop();
+}

@@ -1,0 +1,115 @@
+// What CRI keeps beside the container service: one record per sandbox and one per container,
+// under <root>/cri/. Lifecycle state (running, exit codes) is never stored here: it comes from the
+// container service, so a restarted `berth serve` sees the truth.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { FromSchema } from 'json-schema-to-ts';
+import { Ajv } from 'ajv';
+import { writeJsonAtomic } from '../lib/atomic-write.js';
+import { dataLoss, invalidArgument, notFound } from '../lib/errors.js';
+
+const strMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
+const mode = { type: 'string', enum: ['pod', 'container', 'node'] } as const;
+
+export const sandboxRecordSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', pattern: '^[a-f0-9]{64}$' },
+    pauseId: { type: 'string' },        // the container service's id of the pause container
+    metadata: {
+      type: 'object',
+      properties: { name: { type: 'string' }, uid: { type: 'string' }, namespace: { type: 'string' }, attempt: { type: 'integer' } },
+      required: ['name', 'uid', 'namespace', 'attempt'],
+    },
+    createdAt: { type: 'string' },      // nanoseconds since the epoch
+    hostname: { type: 'string' },
+    logDirectory: { type: 'string' },
+    labels: strMap,
+    annotations: strMap,
+    runtimeHandler: { type: 'string' },
+    cgroupParent: { type: 'string' },   // absolute cgroupfs path, below /berth
+    namespaces: { type: 'object', properties: { network: mode, pid: mode, ipc: mode }, required: ['network', 'pid', 'ipc'] },
+    ip: { type: 'string' },
+    stopped: { type: 'boolean' },
+  },
+  required: ['id', 'metadata', 'createdAt', 'hostname', 'labels', 'annotations', 'cgroupParent', 'namespaces'],
+} as const;
+export type SandboxRecord = FromSchema<typeof sandboxRecordSchema>;
+
+export const criContainerRecordSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', pattern: '^[a-f0-9]{64}$' },
+    sandboxId: { type: 'string' },
+    metadata: { type: 'object', properties: { name: { type: 'string' }, attempt: { type: 'integer' } }, required: ['name', 'attempt'] },
+    image: { type: 'string' },          // what the kubelet asked for
+    imageRef: { type: 'string' },       // the image id it resolved to
+    createdAt: { type: 'string' },
+    labels: strMap,
+    annotations: strMap,
+    logPath: { type: 'string' },        // absolute, '' when the kubelet gave none
+    mounts: { type: 'array', items: { type: 'object' } },
+    stopSignal: { type: 'string' },
+  },
+  required: ['id', 'sandboxId', 'metadata', 'image', 'createdAt', 'labels', 'annotations', 'logPath'],
+} as const;
+export type CriContainerRecord = FromSchema<typeof criContainerRecordSchema>;
+
+const ajv = new Ajv({ strict: false });
+const checkSandbox = ajv.compile(sandboxRecordSchema);
+const checkContainer = ajv.compile(criContainerRecordSchema);
+
+class JsonDir<T extends { id: string }> {
+  constructor(readonly dir: string, private check: ((x: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }, private what: string) {}
+  file(id: string): string {
+    if (!/^[a-f0-9]{64}$/.test(id)) throw invalidArgument(`${this.what} id ${JSON.stringify(id)} is not 64 hex digits`);
+    return path.join(this.dir, `${id}.json`);
+  }
+  put(r: T): void {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeJsonAtomic(this.file(r.id), r);
+  }
+  get(id: string): T {
+    const f = this.file(id);
+    let raw: unknown;
+    try { raw = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`${this.what} ${id} not found`);
+      throw dataLoss(`${f} cannot be read: ${(e as Error).message}`);
+    }
+    if (!this.check(raw)) throw dataLoss(`${f} is damaged: ${this.check.errors?.[0]?.instancePath || '/'} ${this.check.errors?.[0]?.message ?? ''}`);
+    return raw as T;
+  }
+  has(id: string): boolean { return /^[a-f0-9]{64}$/.test(id) && fs.existsSync(this.file(id)); }
+  delete(id: string): void { fs.rmSync(this.file(id), { force: true }); }
+  list(): T[] {
+    let names: string[];
+    try { names = fs.readdirSync(this.dir); } catch { return []; }
+    const out: T[] = [];
+    for (const n of names) {
+      const m = /^([a-f0-9]{64})\.json$/.exec(n);
+      if (!m) continue;
+      try { out.push(this.get(m[1])); } catch { /* removed meanwhile or damaged: not listed */ }
+    }
+    return out;
+  }
+  /** A full id or a unique prefix (crictl passes prefixes). */
+  resolve(q: string): string {
+    if (this.has(q)) return q;
+    if (q && /^[a-f0-9]+$/.test(q)) {
+      const hits = this.list().filter((r) => r.id.startsWith(q));
+      if (hits.length === 1) return hits[0].id;
+      if (hits.length > 1) throw invalidArgument(`${this.what} id prefix ${q} is ambiguous`);
+    }
+    throw notFound(`${this.what} ${JSON.stringify(q)} not found`);
+  }
+}
+
+export class CriRecords {
+  readonly sandboxes: JsonDir<SandboxRecord>;
+  readonly containers: JsonDir<CriContainerRecord>;
+  constructor(readonly root: string) {
+    this.sandboxes = new JsonDir<SandboxRecord>(path.join(root, 'cri', 'sandboxes'), checkSandbox, 'pod sandbox');
+    this.containers = new JsonDir<CriContainerRecord>(path.join(root, 'cri', 'containers'), checkContainer, 'container');
+  }
+  sandboxDir(id: string): string { return path.join(this.root, 'cri', 'sandbox-files', id); }
+}

@@ -1,0 +1,62 @@
+// RuntimeService: RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
+import { isBerthError } from '../lib/errors.js';
+import type { CriContext } from './context.js';
+import type { Msg } from './grpc-status.js';
+import type { SandboxView } from './sandboxes.js';
+import { containersOfSandbox, removeContainer, stopContainer } from './rpc-container.js';
+
+const modeName = { pod: 'POD', container: 'CONTAINER', node: 'NODE' } as const;
+
+function summary(v: SandboxView) {
+  const r = v.record;
+  return {
+    id: r.id, metadata: r.metadata, state: v.ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY', created_at: r.createdAt,
+    labels: r.labels, annotations: r.annotations, runtime_handler: r.runtimeHandler ?? '',
+  };
+}
+
+function matches(v: SandboxView, f: Msg): boolean {
+  if (!f) return true;
+  if (f.id && !v.record.id.startsWith(f.id)) return false;
+  if (f.state && (v.ready ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY') !== f.state.state) return false;
+  for (const [k, val] of Object.entries(f.label_selector ?? {})) if (v.record.labels[k] !== val) return false;
+  return true;
+}
+
+export function sandboxHandlers(ctx: CriContext) {
+  const sb = ctx.sandboxes;
+  return {
+    RunPodSandbox: async (req: Msg) => ({ pod_sandbox_id: await sb.run(req.config, req.runtime_handler ?? '') }),
+    StopPodSandbox: async (req: Msg) => {
+      await sb.stop(req.pod_sandbox_id, (id, t) => stopContainer(ctx, id, t), (id) => containersOfSandbox(ctx, id));
+      return {};
+    },
+    RemovePodSandbox: async (req: Msg) => {
+      let id: string;
+      try { id = ctx.records.sandboxes.resolve(req.pod_sandbox_id); } catch (e) {
+        if (isBerthError(e, 'NOT_FOUND')) return {}; // removing what is gone succeeds (CRI)
+        throw e;
+      }
+      for (const c of containersOfSandbox(ctx, id)) await removeContainer(ctx, c);
+      await sb.remove(id);
+      return {};
+    },
+    PodSandboxStatus: (req: Msg) => {
+      const v = sb.get(req.pod_sandbox_id);
+      const r = v.record;
+      const info: Record<string, string> = {};
+      if (req.verbose) info.info = JSON.stringify({ pid: v.pausePid ?? 0, pauseContainerId: r.pauseId, cgroupParent: r.cgroupParent, namespaces: r.namespaces });
+      return {
+        status: {
+          ...summary(v),
+          network: { ip: r.ip ?? '', additional_ips: [] },
+          linux: { namespaces: { options: { network: modeName[r.namespaces.network], pid: modeName[r.namespaces.pid], ipc: modeName[r.namespaces.ipc] } } },
+        },
+        info,
+        containers_statuses: [],
+        timestamp: String(BigInt(Date.now()) * 1_000_000n),
+      };
+    },
+    ListPodSandbox: (req: Msg) => ({ items: sb.list().filter((v) => matches(v, req.filter)).map(summary) }),
+  };
+}
