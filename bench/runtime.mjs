@@ -48,6 +48,17 @@ for (const r of runtimes) {
   spawnSync(r.bin, [...(r.global ?? []), '--root', `/run/berth-bench-${r.name}`, 'delete', '--force', `rss-${process.pid}`]);
   console.log(`${r.name.padEnd(14)} ${m.toFixed(1).padStart(8)} ms  x${(m / base).toFixed(2)}  rss ${rss ?? '?'} KiB${r.global?.length ? '  (' + r.global.join(' ') + ')' : ''}`);
 }
+// Where berth-runtime's time goes (BERTH_TIMING marks: Node start, bundle read+validate, plan+clone,
+// cgroups, init's setup, start, wait, delete), median of 5 runs per phase.
+if (runtimes.some((r) => r.name === 'berth-runtime')) {
+  const split = {};
+  for (let i = 0; i < 5; i++) {
+    const p = spawnSync(path.join(repo, 'bin/berth-runtime'), ['--root', '/run/berth-bench-berth-runtime', 'run', '--bundle', bundle, `split-${process.pid}-${i}`], { encoding: 'utf8', env: { ...process.env, BERTH_TIMING: '1' } });
+    const line = (p.stderr.match(/^berth-timing: (.*)$/m) ?? [])[1] ?? '';
+    for (const kv of line.split(' ')) { const [k, v] = kv.split('='); if (k) (split[k] ??= []).push(Number(v)); }
+  }
+  console.log('berth-runtime time split (ms): ' + Object.entries(split).map(([k, v]) => `${k} ${median(v).toFixed(1)}`).join(', '));
+}
 fs.rmSync(bundle, { recursive: true, force: true });
 // every runtime used the same cgroup parent: remove what is left of it
 for (const c of fs.readdirSync('/sys/fs/cgroup')) {

@@ -15,6 +15,10 @@ const entries = {
   'apply-worker': 'snapshotter/apply-worker.ts',
 };
 const present = Object.fromEntries(Object.entries(entries).filter(([, f]) => fs.existsSync(path.join(root, f))));
+// Code caches of the previous build are stale: remove them (bin/load-cached.cjs makes new ones).
+for (const f of fs.existsSync(path.join(root, 'dist')) ? fs.readdirSync(path.join(root, 'dist')) : []) {
+  if (f.endsWith('.cache')) fs.rmSync(path.join(root, 'dist', f), { force: true });
+}
 await buildValidators(root);
 await build({
   absWorkingDir: root,

@@ -7,6 +7,9 @@ import { createLogger, type Logger } from './log.js';
 import { DEFAULT_ROOT } from '../state.js';
 import { openRuntime } from '../container/context.js';
 import { VERSION } from './version.js';
+import { mark } from '../../lib/timing.js';
+
+mark('node-start');
 
 const GLOBAL_FLAGS: readonly FlagDef[] = [
   { name: 'root', type: 'string', default: DEFAULT_ROOT, help: 'root directory for storage of container state' },

@@ -9,6 +9,7 @@ import { containerCgroup, type ContainerCgroup } from './cgroup.js';
 import { destroyContainer } from './destroy.js';
 import { resourcesWithDevices } from './devices.js';
 import { reapIfStale } from './load.js';
+import { mark } from '../../lib/timing.js';
 
 export interface CreateOptions {
   id: string;
@@ -25,6 +26,7 @@ export interface CreateOptions {
 export async function createContainer(rt: Runtime, opts: CreateOptions): Promise<ContainerRecord> {
   const id = validateId(opts.id);
   const { dir: bundle, spec } = await readBundle(opts.bundle);
+  mark('read-bundle');
   const lock = await claimId(rt, id);
   const rec: ContainerRecord = {
     ociVersion: OCI_VERSION,
@@ -59,6 +61,7 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
       stdio: opts.stdio,
       onPid: async (pid: number) => {
         // Record the pid and cgroup before touching anything, so a cleanup after a crash finds them.
+        mark('plan+clone');
         rec.pid = pid;
         rec.initStartTime = procStat(pid)?.startTime ?? '';
         cg = await containerCgroup(rec);
@@ -71,6 +74,7 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
         const { containerDeviceRules } = await import('../cgroups/index.js');
         const res = spec.linux?.resources;
         if (res) await cg.apply({ ...res, ...(res.devices ? { devices: containerDeviceRules(res.devices, spec.linux?.devices ?? []) } : {}) });
+        mark('cgroups');
         const state = ociState(rec, 'creating');
         // prestart is deprecated but still in the spec; it runs right before createRuntime, as in runc.
         await runHooks('prestart', spec.hooks, state, rt.warn);
@@ -82,6 +86,7 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
       rec.pid = pid;
       rec.initStartTime = procStat(pid)?.startTime ?? '';
     }
+    mark('init-setup');
     rec.phase = 'created';
     rt.store.write(rec);
     if (opts.pidFile) writeFileAtomic(opts.pidFile, String(pid));

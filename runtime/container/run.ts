@@ -7,6 +7,7 @@ import { createContainer, type CreateOptions } from './create.js';
 import { deleteContainer } from './delete.js';
 import { sleep } from './destroy.js';
 import { startContainer } from './start.js';
+import { mark } from '../../lib/timing.js';
 
 export interface RunOptions extends CreateOptions {
   detach?: boolean;
@@ -30,10 +31,13 @@ export async function runContainer(rt: Runtime, o: RunOptions): Promise<number> 
       await deleteContainer(rt, o.id, { force: true }).catch((e2) => rt.warn(`cleanup of ${o.id}: ${(e2 as Error).message}`));
       throw e;
     }
+    mark('start');
     if (o.detach) return 0;
     o.onStarted?.(rec.pid);
     const code = await waitExit(pidfd);
+    mark('wait');
     if (!o.keep) await deleteContainer(rt, o.id, { force: true });
+    mark('delete');
     return code;
   } finally {
     if (pidfd >= 0) closeSync(pidfd);
