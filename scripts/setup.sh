@@ -9,6 +9,8 @@ pkgs=(gcc libc6-dev make busybox-static libseccomp2 docker-registry runc crun sk
       containernetworking-plugins iproute2 iptables zstd util-linux procps time apache2-utils openssl python3)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# The Docker API tests drive the real docker CLI: Debian's docker.io brings it where none is installed.
+command -v docker >/dev/null 2>&1 || missing+=(docker.io)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}"
   apt-get update -qq
@@ -16,6 +18,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's docker-registry package starts a registry on :5000 that the tests do not use.
 systemctl disable --now docker-registry >/dev/null 2>&1 || true
+systemctl disable --now docker.service docker.socket containerd >/dev/null 2>&1 || true
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
