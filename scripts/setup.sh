@@ -16,12 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Debian's docker-registry package starts a registry on :5000 that the tests do not use.
-systemctl disable --now docker-registry >/dev/null 2>&1 || true
-# ...and so does the docker.io we may have just installed (only then: a user's own docker is left alone).
-if [[ " ${missing[*]} " == *" docker.io "* ]]; then
-  systemctl disable --now docker.service docker.socket containerd >/dev/null 2>&1 || true
-fi
+# Packages installed just now may start services the tests do not use (docker-registry on :5000,
+# dockerd): stop only those, so a user's own registry or docker keeps running.
+[[ " ${missing[*]} " == *" docker-registry "* ]] && { systemctl disable --now docker-registry >/dev/null 2>&1 || true; }
+[[ " ${missing[*]} " == *" docker.io "* ]] && { systemctl disable --now docker.service docker.socket containerd >/dev/null 2>&1 || true; }
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
