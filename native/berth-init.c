@@ -901,6 +901,11 @@ static void finalize_process(struct plan *pl) {
   }
   if (pl->cpu_final && sched_setaffinity(0, CPU_ALLOC_SIZE(8192), pl->cpu_final) < 0) die("set the final CPU affinity");
   int nnp = pl->no_new_privs;
+  /* A cwd outside our root (a leaked directory fd, CVE-2024-21626) shows up as "(unreachable)".
+     Checked before seccomp: a profile may deny getcwd (runtime-tools' linux_seccomp does). */
+  if (chdir(pl->cwd) < 0) die("chdir to cwd %s", pl->cwd);
+  char cwdbuf[PATH_MAX];
+  if (!getcwd(cwdbuf, sizeof cwdbuf) || cwdbuf[0] != '/') { errno = errno ? errno : ENOENT; die("cwd %s is outside the container", pl->cwd); }
   if (pl->seccomp && !nnp) install_seccomp(pl);
 
   if (pl->has_caps) {
@@ -931,10 +936,8 @@ static void finalize_process(struct plan *pl) {
       if ((ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
         die("raise ambient capability %d (it must be permitted and inheritable)", c);
   }
+  /* Again as the container's user: a cwd that user may not enter fails here, as with runc. */
   if (chdir(pl->cwd) < 0) die("chdir to cwd %s", pl->cwd);
-  /* A cwd outside our root (a leaked directory fd, CVE-2024-21626) shows up as "(unreachable)". */
-  char cwdbuf[PATH_MAX];
-  if (!getcwd(cwdbuf, sizeof cwdbuf) || cwdbuf[0] != '/') { errno = errno ? errno : ENOENT; die("cwd %s is outside the container", pl->cwd); }
   umask(pl->has_umask ? pl->umask : 022);
   if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("prctl PR_SET_NO_NEW_PRIVS");
 }

@@ -326,6 +326,19 @@ if (!isRoot) {
     assert.match(r.out, /Seccomp:\t2/);
   });
 
+  test('seccomp without no_new_privs may deny getcwd: init checks the cwd before installing it', async () => {
+    const b = bundle();
+    // ld [arch]; jeq x86_64 ? next : allow; ld [nr]; jeq getcwd(79) -> errno; allow; errno(EPERM)
+    const ins: Array<[number, number, number, number]> = [
+      [0x20, 0, 0, 4], [0x15, 0, 3, 0xc000003e], [0x20, 0, 0, 0], [0x15, 1, 0, 79],
+      [0x06, 0, 0, 0x7fff0000], [0x06, 0, 0, 0x00050001],
+    ];
+    const filter = Buffer.alloc(ins.length * 8);
+    ins.forEach(([code, jt, jf, k], i) => { filter.writeUInt16LE(code, i * 8); filter[i * 8 + 2] = jt; filter[i * 8 + 3] = jf; filter.writeUInt32LE(k >>> 0, i * 8 + 4); });
+    const r = await runContainer(b, sh('echo ran', (s) => { s.process!.noNewPrivileges = false; }), { seccomp: { filter, flags: 0 } });
+    assert.match(r.out, /ran/);
+  });
+
   test('sysctl, oom_score_adj, domainname', async () => {
     const b = bundle();
     const hostForward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
