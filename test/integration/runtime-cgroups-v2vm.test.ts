@@ -46,7 +46,8 @@ test.before(async () => {
     const started = Date.now();
     const r = spawnSync(VM, [`node ${out} ${REPO}`], {
       encoding: 'utf8', timeout: 280_000,
-      env: { ...process.env, V2VM_WORKDIR: '', V2VM_TIMEOUT: '240' },
+      // The repo is shared read-write at its own path: a clone under /tmp is otherwise hidden by the guest's own /tmp.
+      env: { ...process.env, V2VM_WORKDIR: REPO, V2VM_TIMEOUT: '240' },
     });
     console.log(`  v2 guest: ${((Date.now() - started) / 1000).toFixed(1)} s host time, exit ${r.status}`);
     for (const line of (r.stdout ?? '').split('\n')) {
