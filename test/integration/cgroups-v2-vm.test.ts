@@ -39,7 +39,8 @@ test.before(async () => {
     });
     const r = spawnSync(VM, [`node ${out}`], {
       encoding: 'utf8', timeout: 240_000,
-      env: { ...process.env, V2VM_WORKDIR: '', V2VM_TIMEOUT: '200', V2VM_DISK_MB: '16' },
+      // The repo is shared read-write at its own path: a clone under /tmp is otherwise hidden by the guest's own /tmp.
+      env: { ...process.env, V2VM_WORKDIR: REPO, V2VM_TIMEOUT: '200', V2VM_DISK_MB: '16' },
     });
     for (const line of (r.stdout ?? '').split('\n')) {
       if (!line.startsWith('RESULT ')) continue;
