@@ -16,6 +16,7 @@ import { checkContainerRecord, timed, type ContainerRecord, type TimelineEntry }
 import { writeEtcFiles } from './etc-files.js';
 import { resolveUser } from './resolve-user.js';
 import { Layout, type EngineConfig } from './layout.js';
+import { REPO_ROOT } from '../lib/paths.js';
 import { generateName, newContainerId, validateName } from './names.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
@@ -288,9 +289,9 @@ export class ContainerService {
     }));
     try {
       if (opts.beforeStart) await opts.beforeStart(m);
-      await timed(timeline, 'start', () => m.start());
+      await timed(timeline, 'start', () => this.runtimeStart(m));
     } catch (e) {
-      await m.delete({ force: true }).catch(() => undefined);
+      await this.runtimeDelete(m).catch(() => undefined);
       throw e;
     }
     this.writeRecord({ ...this.readRecord(r.id), timeline, startedAt: new Date().toISOString() });
@@ -334,7 +335,7 @@ export class ContainerService {
     const r = this.resolve(idOrName);
     const v = this.view(r);
     if (v.status !== 'running' && v.status !== 'paused') throw failedPrecondition(`container ${r.name} is not running`);
-    await this.monitorOf(r.id).signal(signal);
+    await this.runtimeSignal(this.monitorOf(r.id), signal);
   }
 
   async wait(idOrName: string, opts: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
@@ -357,13 +358,13 @@ export class ContainerService {
     const m = this.monitorOf(r.id);
     const t = timeoutSec ?? r.stopTimeout ?? 10;
     if (v.status === 'paused') await this.resume(r.id).catch(() => undefined);
-    await m.signal(r.stopSignal ?? 'SIGTERM').catch(() => undefined);
+    await this.runtimeSignal(m, r.stopSignal ?? 'SIGTERM').catch(() => undefined);
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), t * 1000);
     try {
       return await m.waitExit({ signal: ac.signal });
     } catch {
-      await m.signal('SIGKILL').catch(() => undefined);
+      await this.runtimeSignal(m, 'SIGKILL').catch(() => undefined);
       return m.waitExit();
     } finally {
       clearTimeout(timer);
@@ -381,6 +382,37 @@ export class ContainerService {
     await runRuntime(this.runtimeOf(r), [cmd, r.id]);
   }
 
+  /**
+   * start / delete / kill through the container's runtime. When that runtime is berth's own, the
+   * runtime library runs in this process: each `berth-runtime` call would otherwise cost a Node
+   * start (~60 ms). Any other runtime (runc, crun) is run as a program through the monitor client.
+   */
+  private async inProcessRuntime(m: Monitor) {
+    if (m.session.runtime !== path.join(REPO_ROOT, 'bin', 'berth-runtime')) return undefined;
+    const args = m.session.runtimeArgs ?? [];
+    const i = args.indexOf('--root');
+    const rtlib = await import('../runtime/index.js');
+    return { lib: rtlib, rt: rtlib.openRuntime({ root: i >= 0 ? args[i + 1] : undefined }) };
+  }
+
+  private async runtimeStart(m: Monitor): Promise<void> {
+    const ip = await this.inProcessRuntime(m);
+    if (ip) await ip.lib.start(ip.rt, m.id);
+    else await m.start();
+  }
+
+  private async runtimeDelete(m: Monitor): Promise<void> {
+    const ip = await this.inProcessRuntime(m);
+    if (ip) await ip.lib.delete(ip.rt, m.id, { force: true });
+    else await m.delete({ force: true });
+  }
+
+  private async runtimeSignal(m: Monitor, sig: string | number): Promise<void> {
+    const ip = await this.inProcessRuntime(m);
+    if (ip) await ip.lib.kill(ip.rt, m.id, typeof sig === 'string' ? sig.replace(/^SIG/, '') : sig);
+    else await m.signal(sig);
+  }
+
   /** The runtime a container was started with (recorded by its monitor), else this engine's. */
   private runtimeOf(r: ContainerRecord): { runtime: string; runtimeArgs: string[] } {
     const m = this.monitor(r);
@@ -391,7 +423,7 @@ export class ContainerService {
   // ---- remove -------------------------------------------------------------------------
   private async cleanupRuntime(r: ContainerRecord): Promise<void> {
     const m = this.monitor(r);
-    if (m) await m.delete({ force: true }).catch(() => undefined);
+    if (m) await this.runtimeDelete(m).catch(() => undefined);
   }
 
   async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<ContainerRecord> {
@@ -420,7 +452,7 @@ export class ContainerService {
     }
     if (v.status === 'running' || v.status === 'paused') {
       const m = this.monitorOf(r.id);
-      await m.signal('SIGKILL').catch(() => undefined);
+      await this.runtimeSignal(m, 'SIGKILL').catch(() => undefined);
       const ac = new AbortController();
       const t = setTimeout(() => ac.abort(), 10_000);
       await m.waitExit({ signal: ac.signal }).catch(() => undefined);
