@@ -6,6 +6,13 @@
 // ~100 MB (uncompressed) 5-layer image generated from host files. berth is also timed with layer apply
 // workers off (BERTH_APPLY_WORKERS=0) to show what they buy, and single layers in a worker (=1).
 // Run as root: node scripts/build.mjs && node --import tsx bench/image-pull.ts [runs]
+// The filesystem under os.tmpdir() decides much of the result: on ext4 without a journal (this VM's
+// root), every inode created skips the group's inodes freed in the last 60-360 s, so any recent
+// `rm -rf` of a tree (other tests, other benches) adds seconds of kernel time to whichever unpacker
+// runs next. For numbers that compare unpackers, point TMPDIR at a fresh journaled ext4, e.g.
+//   truncate -s 6G /var/tmp/b.img && mkfs.ext4 -q /var/tmp/b.img && mount -o loop /var/tmp/b.img /mnt/b
+//   TMPDIR=/mnt/b node --import tsx bench/image-pull.ts 5
+// Every store is kept until the end (see `leftovers`): about 0.7 GB of disk per run.
 import { execFileSync, execSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -104,6 +111,12 @@ function unmountBelow(dir: string) {
 }
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-pull-'));
+// Stores are deleted only at the end, not between runs: on ext4 without a journal, creating an inode
+// skips every inode of its group freed in the last 60-360 s (recently_deleted(), one buffer lookup
+// each), so a run right after deleting an 8000-file tree spent 2-5 s of kernel time in inode
+// allocation (perf: find_get_block_common under __ext4_new_inode), for berth, tar and containerd
+// alike: the numbers measured the order of the runs, not the unpackers.
+const leftovers: string[] = [];
 const reg = await startRegistry();
 try {
   const withCtr = haveContainerd();
@@ -112,7 +125,7 @@ try {
     const gz = img.layers.reduce((a, l) => a + l.size, 0);
     const layout = path.join(work, `${name}-layout`);
     writeLayout(layout, img.manifest, [img]);
-    const src = path.join(work, 'src-root');
+    const src = path.join(work, `src-root-${name}`);
     execFileSync(BERTH, ['--root', src, 'load', '-i', tarDir(layout, `${layout}.tar`), '--name', `localhost/bench/${name}`]);
     const ref = `${reg.host}/bench/${name}:1`;
     execFileSync(BERTH, ['--root', src, 'push', '-q', `localhost/bench/${name}:latest`, ref]);
@@ -122,9 +135,9 @@ try {
     const fetchOnly: number[] = [];
     const ctr: number[] = [];
     const pull = (i: number, extra: string[], env?: NodeJS.ProcessEnv) => {
-      const root = path.join(work, `berth-${i}`);
+      const root = path.join(work, `berth-${leftovers.length}`);
       try { return time(BERTH, ['--root', root, '--state', path.join(root, 'state'), 'pull', '-q', ...extra, ref], env); }
-      finally { fs.rmSync(root, { recursive: true, force: true }); }
+      finally { leftovers.push(root); }
     };
     for (let i = 0; i < runs; i++) {
       berth.push(pull(i, []));
@@ -132,7 +145,7 @@ try {
       else oneWorker.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '1' }));
       fetchOnly.push(pull(i, ['--no-unpack']));
       if (withCtr) {
-        const dir = path.join(work, `ctr-${i}`);
+        const dir = path.join(work, `ctr-${name}-${i}`);
         fs.mkdirSync(dir);
         const c = await startContainerd(dir);
         try {
@@ -140,7 +153,7 @@ try {
         } finally {
           await killAndWait(c.child);
           unmountBelow(dir);
-          fs.rmSync(dir, { recursive: true, force: true });
+          leftovers.push(dir);
         }
       }
     }
@@ -152,9 +165,10 @@ try {
     if (oneWorker.length) line += `, berth applying it in a worker ${median(oneWorker).toFixed(0)} ms (${mbs(median(oneWorker))} MB/s)`;
     if (ctr.length) { const c = median(ctr); line += `, containerd ${c.toFixed(0)} ms (${mbs(c)} MB/s; runs ${all(ctr)}), berth/containerd ${(b / c).toFixed(2)}x`; }
     console.log(line);
-    fs.rmSync(src, { recursive: true, force: true });
+    leftovers.push(src);
   }
 } finally {
   await reg.stop();
+  for (const d of leftovers) unmountBelow(d);
   fs.rmSync(work, { recursive: true, force: true });
 }

@@ -25,7 +25,8 @@ export interface UnpackOptions {
   parallel?: number;
   /**
    * The apply worker bundle (dist/apply-worker.cjs), false to apply on the main thread. Default: the
-   * bundle beside the running bundle; none when running from .ts sources (tests via tsx).
+   * bundle beside the running bundle, for images of several layers; none when running from .ts
+   * sources (tests via tsx). Given explicitly, it is used for a single layer too.
    */
   workerScript?: string | false;
 }
@@ -82,13 +83,15 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
   }
   const overlay = sn.applyMode === 'overlay';
   // Workers only pay off with independent layers to spread over cores: overlay, more than one.
-  // BERTH_APPLY_WORKERS=0 turns workers off (A/B benchmarks, or a host where they misbehave); =1 uses
-  // one even for a single layer (main thread downloads, the worker decompresses and writes: measured
-  // in bench/image-pull.ts, not the default until it shows a clear gain).
+  // BERTH_APPLY_WORKERS=0 turns workers off (A/B benchmarks, or a host where they misbehave); =1, or
+  // an explicit workerScript, uses one even for a single layer (the main thread then only downloads).
+  // Not the default: bench/image-pull.ts on a journaled ext4 (Debian, one 49 MB layer) measured
+  // 996/1366/1674 ms in a worker vs 1009/1411/1545 ms on the main thread (medians of 5, 9, 7 runs on a
+  // shared 2-core VM): no clear gain, and every small pull would pay the worker's start-up.
   const env = process.env.BERTH_APPLY_WORKERS;
   const off = opts.workerScript === false || (opts.workerScript === undefined && env === '0');
   const script = off ? undefined : opts.workerScript ?? defaultWorkerScript();
-  const wantWorkers = overlay && (layers.length > 1 || env === '1') && !off;
+  const wantWorkers = overlay && (layers.length > 1 || env === '1' || typeof opts.workerScript === 'string') && !off;
   let note: string | undefined;
   if (wantWorkers && !script) note = 'layer apply worker bundle not found (running from sources?): layers applied on the main thread';
   const parallel = overlay ? Math.max(1, opts.parallel ?? (wantWorkers && script ? Math.min(layers.length, os.availableParallelism()) : 2)) : 1;

@@ -178,6 +178,25 @@ test('workers: a failing blob source fails the unpack with the source error', as
   assert.is(r.applied, 'workers');
 });
 
+test('a single layer in a worker (BERTH_APPLY_WORKERS=1 or an explicit bundle) gives the main thread\'s tree', async () => {
+  if (!isRoot) return skip('single layer in a worker', 'needs root (owners, device nodes, overlay)');
+  const base = fresh();
+  const layer = makeLayer([...LAYERS[0], ...LAYERS[1], ...LAYERS[3]], 'gzip');
+  const descs = [{ digest: layer.digest, mediaType: layer.mediaType, diffId: layer.diffId, size: layer.size }];
+  const a = openSnapshotter(path.join(base, 'workers'), 'overlay');
+  const b = openSnapshotter(path.join(base, 'main'), 'overlay');
+  const ra = await unpackLayers(a, descs, blobs([layer]), { workerScript: WORKER });
+  const rb = await unpackLayers(b, descs, blobs([layer]), { workerScript: false });
+  assert.is(ra.applied, 'workers');
+  assert.is(rb.applied, 'main-thread');
+  assert.is(ra.chainId, rb.chainId);
+  const ta = await snapshotTrees(a, ra.chainId);
+  assert.equal(ta, await snapshotTrees(b, rb.chainId));
+  assert.is(ta.length, 1);
+  assert.is(ta[0].tree['data/big.bin'].content?.length, big.length, 'the comparison saw file content');
+  assert.ok(Object.keys(ta[0].tree).length > 400, 'the comparison saw the whole layer');
+});
+
 test('without a worker bundle (running from sources) unpack says it applied on the main thread', async () => {
   if (!isRoot) return skip('fallback', 'needs root');
   const sn = openSnapshotter(path.join(fresh(), 'sn'), 'overlay');
