@@ -2,6 +2,7 @@
 // Only what cannot be observed is stored; the status is derived when read (like runc), so a crash of
 // berth-runtime or of the container never leaves a status that lies.
 import fs from 'node:fs';
+import { sameProcessAlive } from '../lib/proc-stat.js';
 import path from 'node:path';
 import { writeJsonAtomic } from '../lib/atomic-write.js';
 import { lockFile } from '../lib/file-lock.js';
@@ -173,30 +174,11 @@ function statIno(p: string): number | undefined {
   }
 }
 
-export interface ProcStat {
-  state: string;
-  startTime: string;
-  ppid: number;
-}
-
-/** /proc/<pid>/stat: fields after the last ')' (comm may hold spaces and parentheses). */
-export function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state), so field N is rest[N - 3].
-  return { state: rest[0], ppid: Number(rest[1]), startTime: rest[19] };
-}
+export { procStat, type ProcStat } from '../lib/proc-stat.js';
 
 /** Is the process that `rec` describes still alive (not gone, not a zombie, not a reused pid)? */
 export function initAlive(rec: Pick<ContainerRecord, 'pid' | 'initStartTime'>): boolean {
-  if (!rec.pid) return false;
-  const st = procStat(rec.pid);
-  return !!st && st.startTime === rec.initStartTime && st.state !== 'Z' && st.state !== 'X';
+  return !!rec.pid && sameProcessAlive(rec.pid, rec.initStartTime);
 }
 
 /** Frozen per the cgroup files the manager reported: v1 freezer.state, v2 cgroup.freeze. */

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { BerthError } from '../lib/errors.js';
 import { nativeBinary } from '../lib/paths.js';
+import { procStat, sameProcessAlive } from '../lib/proc-stat.js';
 
 export interface MonitorArgs {
   id: string;
@@ -112,25 +113,10 @@ function classify(msg: string): BerthError['code'] {
 
 /** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined if the pid is gone. */
 export function processStartTime(pid: number): string | undefined {
-  const st = procStat(pid);
-  return st?.startTime;
-}
-
-function procStat(pid: number): { state: string; startTime: string } | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  // comm may hold spaces and parentheses: fields restart after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: rest[0] ?? '', startTime: rest[19] ?? '' };
+  return procStat(pid)?.startTime;
 }
 
 /** True while the very process that was the monitor runs (not a zombie, not a reused pid). */
 export function monitorAlive(pid: number, startTime: string): boolean {
-  const st = procStat(pid);
-  if (!st || st.state === 'Z' || st.state === 'X') return false;
-  return st.startTime === startTime;
+  return sameProcessAlive(pid, startTime);
 }
