@@ -45,6 +45,9 @@ export const containerRecordSchema = {
     },
     startedAt: { type: 'string' },
     restartCount: { type: 'integer', minimum: 0 },
+    // 'bridge' when the container has its own CNI network (engine/network); its address there
+    network: { type: 'string' },
+    ip: { type: 'string' },
   },
   required: ['id', 'name', 'image', 'created', 'bundle', 'rootfs', 'labels', 'timeline'],
 } as const;

@@ -8,6 +8,8 @@ export interface EngineConfig {
   state: string;              // /run/berth
   runtime?: string;           // any runc-compatible binary; default: berth-runtime of this install
   snapshotter?: 'overlay' | 'copy' | 'auto';
+  /** CNI config dir for `--network bridge` (default /etc/berth/cni/net.d, else the built-in bridge). */
+  cniConfDir?: string;
   /**
    * argv (absolute program first) that removes a container when given its id as the last argument.
    * A monitor runs it after an auto-remove (--rm) container exits, so the container goes away even
@@ -21,6 +23,8 @@ export class Layout {
   get containers(): string { return path.join(this.cfg.root, 'containers'); }
   get snapshots(): string { return path.join(this.cfg.root, 'snapshots'); }
   get volumes(): string { return path.join(this.cfg.root, 'volumes'); }
+  get networkData(): string { return path.join(this.cfg.root, 'network'); }
+  get netnsDir(): string { return path.join(this.cfg.state, 'netns'); }
   get runtimeRoot(): string { return path.join(this.cfg.state, 'runtime'); }
   get namesLock(): string { return path.join(this.cfg.root, 'containers', '.names.lock'); }
   containerDir(id: string): string { return path.join(this.containers, id); }

@@ -17,11 +17,16 @@ import { writeEtcFiles } from './etc-files.js';
 import { resolveUser } from './resolve-user.js';
 import { Layout, type EngineConfig } from './layout.js';
 import { REPO_ROOT } from '../lib/paths.js';
+import { NetworkManager, type PortMappingInput } from './network/index.js';
 import { generateName, newContainerId, validateName } from './names.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
-export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 'containerDir' | 'seccomp'> {
+export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 'containerDir' | 'seccomp' | 'network'> {
+  /** none, host, bridge (a CNI network of its own, engine/network), or an existing namespace */
+  network?: ContainerOptions['network'] | 'bridge';
+  /** host ports published to the container (bridge network only): -p [ip:]host:container[/proto] */
+  publish?: PortMappingInput[];
   image?: string;              // an image reference, or
   rootfsDir?: string;          // podman's --rootfs: run a directory as it is (no image, no snapshot)
   name?: string;
@@ -65,6 +70,16 @@ export class ContainerService {
   get snapshotter(): Snapshotter {
     this.sn ??= openSnapshotter(this.layout.snapshots, this.cfg.snapshotter ?? 'auto');
     return this.sn;
+  }
+
+  private nm?: NetworkManager;
+  /** CNI networking for `--network bridge`: results under <root>/network, namespaces under <state>/netns. */
+  network(): NetworkManager {
+    this.nm ??= new NetworkManager({
+      dataDir: this.layout.networkData, netnsDir: this.layout.netnsDir,
+      confDir: this.cfg.cniConfDir ?? process.env.BERTH_CNI_CONF_DIR,
+    });
+    return this.nm;
   }
 
   // ---- records ------------------------------------------------------------------------
@@ -168,7 +183,9 @@ export class ContainerService {
 
     let mounted = false;
     let snapshotKey: string | undefined;
+    let networked = false;
     try {
+      if (req.publish?.length && req.network !== 'bridge') throw invalidArgument('publishing ports (-p) needs --network bridge');
       let imageCfg: Partial<ContainerConfig> = {};
       let imageId: string | undefined;
       let rootfs: string;
@@ -195,7 +212,15 @@ export class ContainerService {
 
       const hostname = req.hostname ?? id.slice(0, 12);
       const hostNetwork = req.network === 'host';
-      writeEtcFiles(dir, { hostname, hostNetwork });
+      let network: ContainerOptions['network'] = req.network === 'bridge' ? undefined : req.network;
+      let ip: string | undefined;
+      if (req.network === 'bridge') {
+        networked = true;
+        const setup = await this.network().setupNetwork({ id, portMappings: req.publish });
+        network = { netnsPath: setup.netnsPath };
+        ip = setup.ip;
+      }
+      writeEtcFiles(dir, { hostname, hostNetwork, ip });
       const binds = [...(req.binds ?? [])];
       for (const v of req.volumes ?? []) binds.push({ source: this.volumePath(v.name), destination: v.destination, readonly: v.readonly });
       // The default seccomp profile opens syscalls for the capabilities the container has (as moby does).
@@ -203,7 +228,7 @@ export class ContainerService {
       const seccomp = req.privileged || req.seccompProfile === 'unconfined' ? undefined
         : req.seccompProfile && req.seccompProfile !== 'default' ? req.seccompProfile : defaultSeccompProfile(caps);
       const spec = buildSpec(imageCfg, {
-        ...req, id, rootfs, containerDir: dir, hostname, binds, seccomp,
+        ...req, network, id, rootfs, containerDir: dir, hostname, binds, seccomp,
         labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
       }, hostCapabilities());
       writeJsonAtomic(path.join(dir, 'config.json'), spec);
@@ -215,12 +240,14 @@ export class ContainerService {
         restartPolicy: req.restartPolicy ?? 'no', stopSignal: req.stopSignal ?? imageCfg.stopSignal ?? 'SIGTERM',
         stopTimeout: req.stopTimeout ?? 10, options: publicOptions(req), timeline, restartCount: 0,
         args: [...(spec.process?.args ?? [])],
+        ...(req.network === 'bridge' ? { network: 'bridge', ...(ip ? { ip } : {}) } : {}),
       };
       this.writeRecord(record);
       return record;
     } catch (e) {
       if (mounted) try { unmountAll(this.layout.rootfs(id)); } catch { /* best effort: rm retries */ }
       if (snapshotKey) await this.snapshotter.remove(snapshotKey).catch(() => undefined);
+      if (networked) await this.network().teardownNetwork(id).catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
       throw e;
     }
@@ -459,6 +486,8 @@ export class ContainerService {
       clearTimeout(t);
     }
     await this.cleanupRuntime(r);
+    // DEL is idempotent: a removal that died half-way can run it again.
+    if (r.network === 'bridge') await this.network().teardownNetwork(r.id);
     if (r.snapshotKey) {
       if (isMountPoint(r.rootfs)) unmountAll(r.rootfs);
       await this.snapshotter.remove(r.snapshotKey).catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; });

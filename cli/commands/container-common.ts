@@ -45,7 +45,8 @@ export function addCreateOptions(cmd: Command): Command {
     .option('--pids-limit <n>', 'maximum number of processes')
     .option('--shm-size <bytes>', 'size of /dev/shm')
     .option('--sysctl <k=v>', 'namespaced kernel parameter (repeatable)', collect, [])
-    .option('--network <mode>', 'none or host (bridge networks come with the CRI work)', 'none')
+    .option('--network <mode>', 'none, host, or bridge (a CNI bridge network, see engine/network)', 'none')
+    .option('-p, --publish <[ip:]host:container[/proto]>', 'publish a container port on the host (with --network bridge; repeatable)', collect, [])
     .option('-l, --label <k=v>', 'set a label (repeatable)', collect, [])
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .option('-i, --interactive', 'keep stdin open')
@@ -56,6 +57,15 @@ export function addCreateOptions(cmd: Command): Command {
     .option('--pull <policy>', 'missing | always | never', 'missing')
     .option('--platform <os/arch>', 'platform of the image to use')
     .option('--rootfs <dir>', 'run a root filesystem directory instead of an image (the first argument is then the command)'));
+}
+
+/** docker's -p syntax: [ip:]hostPort:containerPort[/tcp|udp|sctp]. */
+export function parsePublish(spec: string): { hostPort: number; containerPort: number; protocol: string; hostIP?: string } {
+  const m = /^(?:(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?(\d{1,5}):(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(spec);
+  if (!m) throw invalidArgument(`-p ${JSON.stringify(spec)} must be [ip:]hostPort:containerPort[/tcp|udp|sctp]`);
+  const hostPort = Number(m[2]), containerPort = Number(m[3]);
+  if (!hostPort || hostPort > 65535 || !containerPort || containerPort > 65535) throw invalidArgument(`-p ${spec}: ports must be 1-65535`);
+  return { hostPort, containerPort, protocol: m[4] ?? 'tcp', ...(m[1] ? { hostIP: m[1].replace(/^\[|\]$/g, '') } : {}) };
 }
 
 export function parseBytes(s: string | undefined, what: string): number | undefined {
@@ -87,7 +97,7 @@ export interface CreateOpts {
   name?: string; env: string[]; envFile: string[]; volume: string[]; tmpfs: string[]; workdir?: string; user?: string;
   groupAdd: string[]; entrypoint?: string; hostname?: string; readOnly?: boolean; capAdd: string[]; capDrop: string[];
   privileged?: boolean; securityOpt: string[]; memory?: string; memorySwap?: string; cpus?: string; cpuShares?: string;
-  pidsLimit?: string; shmSize?: string; sysctl: string[]; network: string; label: string[]; tty?: boolean;
+  pidsLimit?: string; shmSize?: string; sysctl: string[]; network: string; publish: string[]; label: string[]; tty?: boolean;
   interactive?: boolean; rm?: boolean; restart: string; stopSignal?: string; stopTimeout?: string; pull: string;
   platform?: string; rootfs?: string; authfile?: string; creds?: string; insecureRegistry?: string[];
 }
@@ -123,7 +133,8 @@ export function toCreateRequest(g: GlobalOptions, image: string | undefined, com
       seccompProfile = v === 'unconfined' ? 'unconfined' : JSON.parse(fs.readFileSync(v, 'utf8'));
     } else throw invalidArgument(`unsupported --security-opt ${JSON.stringify(s)}`);
   }
-  if (o.network !== 'none' && o.network !== 'host') throw invalidArgument(`--network ${o.network}: only none and host are available from the CLI for now`);
+  if (!['none', 'host', 'bridge'].includes(o.network)) throw invalidArgument(`--network ${o.network} must be none, host or bridge`);
+  const publish = (o.publish ?? []).map(parsePublish);
   if (!['no', 'on-failure', 'always', 'unless-stopped'].includes(o.restart.split(':')[0])) throw invalidArgument(`--restart ${o.restart} must be no, on-failure, always or unless-stopped`);
   if (!['missing', 'always', 'never'].includes(o.pull)) throw invalidArgument(`--pull ${o.pull} must be missing, always or never`);
   const cpus = o.cpus !== undefined ? Number(o.cpus) : undefined;
@@ -141,7 +152,7 @@ export function toCreateRequest(g: GlobalOptions, image: string | undefined, com
     privileged: o.privileged, noNewPrivileges, seccompProfile, binds, volumes, tmpfs,
     memory: parseBytes(o.memory, '--memory'), memorySwap: parseBytes(o.memorySwap, '--memory-swap'), cpus,
     cpuShares: parseIntOpt(o.cpuShares, '--cpu-shares'), pidsLimit: parseIntOpt(o.pidsLimit, '--pids-limit'),
-    shmSize: parseBytes(o.shmSize, '--shm-size'), sysctls: kv(o.sysctl, '--sysctl'), network: o.network as 'none' | 'host',
+    shmSize: parseBytes(o.shmSize, '--shm-size'), sysctls: kv(o.sysctl, '--sysctl'), network: o.network as 'none' | 'host' | 'bridge', publish,
     labels: kv(o.label, '--label'), tty: o.tty, stdin: o.interactive, autoRemove: o.rm,
     restartPolicy: o.restart.split(':')[0] as CreateRequest['restartPolicy'], stopSignal: o.stopSignal,
     stopTimeout: parseIntOpt(o.stopTimeout, '--stop-timeout'), pull: o.pull as CreateRequest['pull'], platform: o.platform,

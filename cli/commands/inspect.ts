@@ -26,6 +26,7 @@ export const register: Register = (program, globals) => {
                 OOMKilled: Boolean(c.exit?.oomKilled || c.exit?.reason === 'oom-killed'), Reason: c.exit?.reason, FinishedAt: c.exit?.exitedAt, StartedAt: r.startedAt,
               },
               Config: { Labels: r.labels, Tty: r.tty, OpenStdin: r.stdin, StopSignal: r.stopSignal, ...r.options },
+              NetworkSettings: { Network: r.network ?? (r.options as { network?: string } | undefined)?.network ?? 'none', IPAddress: r.ip ?? '' },
               Bundle: r.bundle, Rootfs: r.rootfs, LogPath: c.logPath, SnapshotKey: r.snapshotKey,
               Timeline: r.timeline, RestartCount: r.restartCount ?? 0, AutoRemove: r.autoRemove,
             };

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseBytes, toCreateRequest, withCommandExitCode, exitCodeOf, type CreateOpts } from '../../cli/commands/container-common.js';
+import { parseBytes, parsePublish, toCreateRequest, withCommandExitCode, exitCodeOf, type CreateOpts } from '../../cli/commands/container-common.js';
 import { BerthError } from '../../lib/errors.js';
 import { tmpDir } from '../lib/harness.js';
 
@@ -40,8 +40,16 @@ test('sizes', () => {
   assert.throws(() => parseBytes('lots', '--memory'), /--memory/);
 });
 
+test('-p parses docker\'s [ip:]host:container[/proto] and needs bridge', () => {
+  assert.equal(parsePublish('8080:80'), { hostPort: 8080, containerPort: 80, protocol: 'tcp' });
+  assert.equal(parsePublish('127.0.0.1:5353:53/udp'), { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' });
+  assert.throws(() => parsePublish('80'), /must be \[ip:\]hostPort:containerPort/);
+  assert.throws(() => parsePublish('0:80'), /ports must be 1-65535/);
+  assert.throws(() => toCreateRequest(G, 'img', [], opts({ network: 'bridged' })), /must be none, host or bridge/);
+});
+
 function opts(o: Partial<CreateOpts> = {}): CreateOpts {
-  return { env: [], envFile: [], volume: [], tmpfs: [], groupAdd: [], capAdd: [], capDrop: [], securityOpt: [], sysctl: [], label: [], network: 'none', restart: 'no', pull: 'missing', ...o };
+  return { env: [], envFile: [], volume: [], tmpfs: [], groupAdd: [], capAdd: [], capDrop: [], securityOpt: [], sysctl: [], label: [], network: 'none', publish: [], restart: 'no', pull: 'missing', ...o };
 }
 const G = { root: '/tmp/r', state: '/tmp/s', debug: false };
 
@@ -76,7 +84,7 @@ test('--rootfs takes the first argument as the command', () => {
 test('bad options are refused with the option named', () => {
   assert.throws(() => toCreateRequest(G, 'i', [], opts({ volume: ['a:b:c:d'] }), true), /volume/);
   assert.throws(() => toCreateRequest(G, 'i', [], opts({ volume: ['/tmp:/x:rx'] }), true), /ro or rw/);
-  assert.throws(() => toCreateRequest(G, 'i', [], opts({ network: 'bridge' }), true), /--network/);
+  assert.throws(() => toCreateRequest(G, 'i', [], opts({ network: 'overlay' }), true), /--network/);
   assert.throws(() => toCreateRequest(G, 'i', [], opts({ restart: 'sometimes' }), true), /--restart/);
   assert.throws(() => toCreateRequest(G, 'i', [], opts({ pull: 'maybe' }), true), /--pull/);
   assert.throws(() => toCreateRequest(G, 'i', [], opts({ cpus: '0' }), true), /--cpus/);
