@@ -90,13 +90,14 @@ export function toCreateRequest(body: ContainerConfigBody, name: string | undefi
   for (const [dst, opts] of Object.entries(hc.Tmpfs ?? {})) tmpfs.push({ destination: dst, options: tmpfsOptions(opts) });
 
   const mode = hc.NetworkMode || 'default';
-  let network: 'none' | 'host';
-  if (mode === 'host') network = 'host';
-  else if (mode === 'none' || mode === 'default' || mode === 'bridge') network = 'none';
-  else throw invalidArgument(`network mode ${JSON.stringify(mode)} is not supported (none, host, bridge)`);
-  const ports = Object.values(hc.PortBindings ?? {}).filter((v) => Array.isArray(v) && v.length);
-  if (ports.length && network === 'none') {
-    throw invalidArgument('publishing ports needs bridge networking, which berth does not provide yet (use --network host)');
+  if (!['host', 'none', 'default', 'bridge'].includes(mode)) throw invalidArgument(`network mode ${JSON.stringify(mode)} is not supported (none, host, bridge)`);
+  // Published ports get a CNI bridge network of the container's own (engine/network). Without them,
+  // default/bridge containers get loopback only, so plain runs add no host veths or iptables rules.
+  const publish = publishedPorts(hc.PortBindings);
+  let network: 'none' | 'host' | 'bridge' = mode === 'host' ? 'host' : 'none';
+  if (publish.length) {
+    if (mode === 'host' || mode === 'none') throw invalidArgument(`publishing ports needs the bridge network, not ${mode}`);
+    network = 'bridge';
   }
 
   let seccompProfile: CreateRequest['seccompProfile'] = 'default';
@@ -125,10 +126,26 @@ export function toCreateRequest(body: ContainerConfigBody, name: string | undefi
     privileged: Boolean(hc.Privileged), noNewPrivileges, seccompProfile, binds, volumes, tmpfs,
     memory: pos(hc.Memory), memorySwap: hc.MemorySwap === -1 ? -1 : pos(hc.MemorySwap),
     cpus: hc.NanoCpus ? hc.NanoCpus / 1e9 : undefined, cpuShares: pos(hc.CpuShares), pidsLimit: pos(hc.PidsLimit),
-    shmSize: pos(hc.ShmSize), sysctls: hc.Sysctls ?? undefined, network,
+    shmSize: pos(hc.ShmSize), sysctls: hc.Sysctls ?? undefined, network, publish,
     ipc: namespaceMode(hc.IpcMode, 'IpcMode'), pid: namespaceMode(hc.PidMode, 'PidMode'), uts: namespaceMode(hc.UTSMode, 'UTSMode'),
     labels: body.Labels ?? undefined, autoRemove: Boolean(hc.AutoRemove),
     restartPolicy: policy as CreateRequest['restartPolicy'],
     stopSignal: body.StopSignal || undefined, stopTimeout: body.StopTimeout ?? undefined,
   };
+}
+
+/** HostConfig.PortBindings {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]} -> engine port mappings. */
+export function publishedPorts(bindings: Record<string, unknown> | null | undefined): { hostPort: number; containerPort: number; protocol: string; hostIP?: string }[] {
+  const out: { hostPort: number; containerPort: number; protocol: string; hostIP?: string }[] = [];
+  for (const [key, list] of Object.entries(bindings ?? {})) {
+    if (!Array.isArray(list)) continue;
+    const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/.exec(key);
+    if (!m) throw invalidArgument(`invalid port ${JSON.stringify(key)} in PortBindings`);
+    for (const b of list as { HostIp?: string; HostPort?: string }[]) {
+      const hostPort = Number(b?.HostPort || m[1]);
+      if (!Number.isInteger(hostPort) || hostPort < 1 || hostPort > 65535) throw invalidArgument(`invalid host port ${JSON.stringify(b?.HostPort)} for ${key}`);
+      out.push({ hostPort, containerPort: Number(m[1]), protocol: m[2] ?? 'tcp', ...(b?.HostIp && b.HostIp !== '0.0.0.0' ? { hostIP: b.HostIp } : {}) });
+    }
+  }
+  return out;
 }

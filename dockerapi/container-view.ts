@@ -172,9 +172,9 @@ export function inspectDoc(b: Backend, v: ContainerView & { logPath: string }) {
       StopTimeout: r.stopTimeout,
     },
     NetworkSettings: {
-      Bridge: '', SandboxID: '', SandboxKey: '', Ports: {}, HairpinMode: false,
-      Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '',
-      Networks: {},
+      Bridge: '', SandboxID: '', SandboxKey: '', Ports: hc.PortBindings ?? {}, HairpinMode: false,
+      Gateway: '', IPAddress: r.ip ?? '', IPPrefixLen: 0, MacAddress: '',
+      Networks: r.network === 'bridge' ? { bridge: { IPAddress: r.ip ?? '' } } : {},
     },
   };
 }

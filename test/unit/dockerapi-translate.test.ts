@@ -56,7 +56,7 @@ test('create: bad or unsupported requests are 400s that say why', () => {
   bad({ Image: 'x', HostConfig: { Binds: ['/a'] } }, /source:destination/);
   bad({ Image: 'x', HostConfig: { Binds: ['/a:/b:bogus'] } }, /bind option "bogus"/);
   bad({ Image: 'x', HostConfig: { NetworkMode: 'container:abc' } }, /network mode/);
-  bad({ Image: 'x', HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } }, /publishing ports/);
+  bad({ Image: 'x', HostConfig: { NetworkMode: 'none', PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } }, /publishing ports needs the bridge network, not none/);
   bad({ Image: 'x', HostConfig: { AutoRemove: true, RestartPolicy: { Name: 'always' } } }, /--restart and --rm/);
   bad({ Image: 'x', HostConfig: { SecurityOpt: ['apparmor=foo'] } }, /security option/);
 });
