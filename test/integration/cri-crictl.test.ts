@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isRoot, run, skip, tmpDir } from '../lib/harness.js';
 import { haveRegistry, type TestRegistry } from '../lib/registry.js';
-import { registryWithBusybox, releaseNetnsDir, startCriProcess, type CriProcess } from '../lib/cri.js';
+import { registryWithBusybox, releaseNetnsDir, removeEmptyKubepods, startCriProcess, type CriProcess } from '../lib/cri.js';
 
 const CRICTL = process.env.BERTH_CRICTL ?? '/work/ext/cri-tools/build/crictl';
 const ready = isRoot && haveRegistry() && fs.existsSync('/usr/bin/skopeo') && fs.existsSync(CRICTL);
@@ -46,6 +46,7 @@ test.after(async () => {
   await srv?.stop();
   await reg?.stop();
   releaseNetnsDir(path.join(base, 'state', 'netns'));
+  removeEmptyKubepods();
   fs.rmSync(base, { recursive: true, force: true });
 });
 

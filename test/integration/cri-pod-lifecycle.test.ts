@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { isRoot, run, skip, tmpDir } from '../lib/harness.js';
 import { haveRegistry, type TestRegistry } from '../lib/registry.js';
-import { criClient, registryWithBusybox, releaseNetnsDir, socketMode, startCriProcess, type CriClient, type CriProcess } from '../lib/cri.js';
+import { criClient, registryWithBusybox, releaseNetnsDir, removeEmptyKubepods, socketMode, startCriProcess, type CriClient, type CriProcess } from '../lib/cri.js';
 
 const ready = isRoot && haveRegistry() && fs.existsSync('/usr/bin/skopeo');
 let base = '';
@@ -82,6 +82,7 @@ test.after(async () => {
   await srv?.stop();
   await reg?.stop();
   releaseNetnsDir(path.join(base, 'state', 'netns'));
+  removeEmptyKubepods();
   fs.rmSync(base, { recursive: true, force: true });
 });
 

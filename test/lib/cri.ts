@@ -83,3 +83,16 @@ export function releaseNetnsDir(dir: string): void {
     run('umount', ['-l', dir]);
   }
 }
+
+/**
+ * The kubepods parents (/berth/kubepods/<qos>) that pods created: removed when empty, so a test leaves
+ * no cgroup behind. Another run's pods keep theirs (rmdir refuses a non-empty dir).
+ */
+export function removeEmptyKubepods(): void {
+  for (const h of fs.readdirSync('/sys/fs/cgroup')) {
+    const base = path.join('/sys/fs/cgroup', h, 'berth', 'kubepods');
+    for (const qos of ['besteffort', 'burstable', '']) {
+      try { fs.rmdirSync(qos ? path.join(base, qos) : base); } catch { /* absent, or still in use */ }
+    }
+  }
+}
