@@ -44,6 +44,18 @@ async function startInit(init: string[]): Promise<{ proc: ChildProcess; pid: num
   return { proc, pid, exited };
 }
 
+/** pid 1 of a namespace ignores signals it has no handler for: wait until berth-pause caught them. */
+async function handlersInstalled(pid: number): Promise<void> {
+  const caught = () => BigInt('0x' + (/SigCgt:\s*([0-9a-f]+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '0'));
+  const want = (1n << 1n) | (1n << 14n); // SIGINT (2) and SIGTERM (15), bit = signal - 1
+  await until(() => (caught() & want) === want, 5000, 'berth-pause to install its signal handlers');
+}
+
+/** An exit that never comes fails the test instead of hanging the suite. */
+function exitedWithin(exited: Promise<number | null>, ms = 5000): Promise<number | null | 'timeout'> {
+  return Promise.race([exited, sleep(ms).then(() => 'timeout' as const)]);
+}
+
 /** Orphan a 1 s sleep (its stdio detached so nsenter returns at once) inside init's pid namespace; returns the orphan's host pid once init has adopted it. */
 async function orphanInto(initPid: number): Promise<number> {
   const r = run('nsenter', ['-t', String(initPid), '-p', '--', BB, 'sh', '-c', `${BB} sleep 1 </dev/null >/dev/null 2>&1 & exit 0`]);
@@ -69,8 +81,9 @@ test('reaps an orphan reparented to it, SIGTERM ends it with 0', async () => {
     // Once the sleep exits, nothing of it may stay behind: reaped, not a zombie.
     await until(() => state(orphan) === undefined, 3000, `orphan ${orphan} to be reaped (state ${state(orphan)})`);
     assert.equal(children(init.pid), []);
+    await handlersInstalled(init.pid);
     process.kill(init.pid, 'SIGTERM');
-    assert.is(await init.exited, 0);
+    assert.is(await exitedWithin(init.exited), 0);
   } finally {
     if (state(init.pid)) process.kill(init.pid, 'SIGKILL');
   }
@@ -80,8 +93,13 @@ test('SIGINT ends it with 0 too', async () => {
   if (!isRoot) return skip('berth-pause SIGINT', 'needs root for pid namespaces');
   ensureBuilt();
   const init = await startInit([PAUSE]);
-  process.kill(init.pid, 'SIGINT');
-  assert.is(await init.exited, 0);
+  try {
+    await handlersInstalled(init.pid);
+    process.kill(init.pid, 'SIGINT');
+    assert.is(await exitedWithin(init.exited), 0);
+  } finally {
+    if (state(init.pid)) process.kill(init.pid, 'SIGKILL');
+  }
 });
 
 test('control: an init that does not reap leaves the orphan a zombie', async () => {
