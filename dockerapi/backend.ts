@@ -125,9 +125,11 @@ export class Backend {
       const count = this.restarts.get(r.id) ?? 0;
       const again = !stopped && (policy === 'always' || policy === 'unless-stopped' || (policy === 'on-failure' && code !== 0 && (!max || count < max)));
       if (again) {
-        this.restarts.set(r.id, count + 1);
-        // A short pause so a container that dies at once does not spin the host.
-        setTimeout(() => { this.start(r.id).catch(() => undefined); }, 100);
+        // A short pause so a container that dies at once does not spin the host. The count moves
+        // once the restart has begun: a reader never sees the final count on a container about to start.
+        setTimeout(() => {
+          this.start(r.id).then(() => { this.restarts.set(r.id, count + 1); }, () => undefined);
+        }, 100);
       }
     }, () => { this.watched.delete(r.id); });
     this.watched.set(r.id, done);
