@@ -1,6 +1,5 @@
 import type { Command } from '../command.js';
-import { num, str } from '../command.js';
-import { createFlags } from './create.js';
+import { createFlags, createOptions } from './create.js';
 import { runContainer } from '../../container/run.js';
 import { forwardSignals } from '../signals.js';
 
@@ -17,13 +16,7 @@ export const command: Command = {
     let stop = () => {};
     try {
       return await runContainer(rt, {
-        id: args[0],
-        bundle: str(flags.bundle),
-        consoleSocket: str(flags['console-socket']),
-        pidFile: str(flags['pid-file']),
-        noPivot: flags['no-pivot'] === true,
-        noNewKeyring: flags['no-new-keyring'] === true,
-        preserveFds: num(flags['preserve-fds']),
+        ...createOptions(args[0], flags),
         detach: flags.detach === true,
         keep: flags.keep === true,
         onStarted: (pid) => { stop = forwardSignals(pid); },
