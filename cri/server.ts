@@ -20,7 +20,8 @@ import { imageHandlers } from './rpc-image.js';
 import { StreamingServer } from './streaming.js';
 import { AuthorityFix } from './authority-fix.js';
 
-export const DEFAULT_CRI_SOCKET = '/run/berth/cri.sock';
+export { DEFAULT_CRI_SOCKET } from './defaults.js';
+import { DEFAULT_CRI_SOCKET } from './defaults.js';
 
 export interface CriServerOptions extends CriOptions {
   engine: EngineConfig;

@@ -4,7 +4,7 @@
 import type { Register } from './index.js';
 import path from 'node:path';
 // The servers load only when `serve` runs: every other berth command starts faster without them.
-const DEFAULT_CRI_SOCKET = '/run/berth/cri.sock';
+import { DEFAULT_CRI_SOCKET } from '../../cri/defaults.js';
 
 interface Closable { close(): Promise<void> }
 
