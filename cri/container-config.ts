@@ -6,6 +6,7 @@ import path from 'node:path';
 import { invalidArgument } from '../lib/errors.js';
 import type { CreateRequest } from '../engine/service.js';
 import type { BindMount } from '../engine/build-spec.js';
+import type { LinuxResources } from '../runtime/spec/resources-schema.js';
 import type { Msg } from './grpc-status.js';
 import { apparmorEnabled, nsMode, type SandboxView } from './sandboxes.js';
 
@@ -153,3 +154,29 @@ export function translateContainer(config: Msg, sb: SandboxJoin, ids: { cgroupLe
   if (sc.readonly_paths?.length) req.readonlyPaths = sc.readonly_paths;
   return { req, notes };
 }
+
+/**
+ * CRI LinuxContainerResources (UpdateContainerResources) -> the runtime-spec's resources. CRI's zero
+ * values mean "not set" (proto3 has no absence), so they change nothing; oom_score_adj belongs to the
+ * process, not to a cgroup, and cannot change on a running container.
+ */
+export function linuxResourcesFromCri(res: Msg): LinuxResources {
+  const n = (v: unknown) => Number(v ?? 0);
+  const cpu: Record<string, unknown> = {};
+  if (n(res?.cpu_period) > 0) cpu.period = n(res.cpu_period);
+  if (n(res?.cpu_quota) !== 0) cpu.quota = n(res.cpu_quota);
+  if (n(res?.cpu_shares) > 0) cpu.shares = n(res.cpu_shares);
+  if (res?.cpuset_cpus) cpu.cpus = String(res.cpuset_cpus);
+  if (res?.cpuset_mems) cpu.mems = String(res.cpuset_mems);
+  const memory: Record<string, unknown> = {};
+  if (n(res?.memory_limit_in_bytes) > 0) memory.limit = n(res.memory_limit_in_bytes);
+  if (n(res?.memory_swap_limit_in_bytes) !== 0) memory.swap = n(res.memory_swap_limit_in_bytes);
+  const out: Record<string, unknown> = {};
+  if (Object.keys(cpu).length) out.cpu = cpu;
+  if (Object.keys(memory).length) out.memory = memory;
+  const huge = (res?.hugepage_limits ?? []).filter((h: Msg) => h?.page_size);
+  if (huge.length) out.hugepageLimits = huge.map((h: Msg) => ({ pageSize: String(h.page_size), limit: n(h.limit) }));
+  if (res?.unified && Object.keys(res.unified).length) out.unified = { ...res.unified };
+  return out as LinuxResources;
+}
+

@@ -5,6 +5,7 @@ import type { ContainerService } from '../engine/service.js';
 import type { NetworkManager } from '../engine/network/index.js';
 import { CriRecords } from './records.js';
 import { Sandboxes } from './sandboxes.js';
+import { ExitWatcher } from './exit-watcher.js';
 import type { StreamingServer } from './streaming.js';
 
 export interface CriOptions {
@@ -17,10 +18,13 @@ export interface CriOptions {
 
 export type ContainerEventType = 'CONTAINER_CREATED_EVENT' | 'CONTAINER_STARTED_EVENT' | 'CONTAINER_STOPPED_EVENT' | 'CONTAINER_DELETED_EVENT';
 
+export interface ContainerEvent { containerId: string; type: ContainerEventType; sandboxId: string }
+
 export class CriContext {
   readonly records: CriRecords;
   readonly sandboxes: Sandboxes;
   readonly events = new EventEmitter();
+  readonly exits: ExitWatcher;
   podCidr = '';
   streaming?: StreamingServer;
 
@@ -28,11 +32,13 @@ export class CriContext {
     this.records = new CriRecords(svc.cfg.root);
     this.sandboxes = new Sandboxes(svc, this.records, net);
     this.events.setMaxListeners(0);
+    this.exits = new ExitWatcher(this);
   }
 
   log(msg: string): void { this.opts.log?.(msg); }
 
-  emit(containerId: string, type: ContainerEventType): void {
-    this.events.emit('container', { containerId, type });
+  /** The sandbox goes with the event: a deleted container's record is gone when it is sent. */
+  emit(containerId: string, type: ContainerEventType, sandboxId: string): void {
+    this.events.emit('container', { containerId, type, sandboxId } satisfies ContainerEvent);
   }
 }

@@ -4,12 +4,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { failedPrecondition, invalidArgument, isBerthError, unimplemented } from '../lib/errors.js';
+import { failedPrecondition, invalidArgument, isBerthError } from '../lib/errors.js';
 import type { ContainerView } from '../engine/service.js';
 import type { CriContext } from './context.js';
 import type { CriContainerRecord } from './records.js';
 import type { Msg } from './grpc-status.js';
-import { translateContainer } from './container-config.js';
+import { linuxResourcesFromCri, translateContainer } from './container-config.js';
+import { updateResources } from '../engine/update-resources.js';
 import { isoToNs, nowNs } from './timestamps.js';
 
 export interface CriContainerView { record: CriContainerRecord; engine?: ContainerView }
@@ -45,7 +46,7 @@ export async function stopContainer(ctx: CriContext, id: string, timeoutS: numbe
   const v = containerView(ctx, id);
   if (!v.engine) return;
   await ctx.svc.stop(v.record.id, Math.max(0, timeoutS));
-  ctx.emit(v.record.id, 'CONTAINER_STOPPED_EVENT');
+  ctx.exits.exited(v.record.id);
 }
 
 export async function removeContainer(ctx: CriContext, id: string): Promise<void> {
@@ -55,9 +56,10 @@ export async function removeContainer(ctx: CriContext, id: string): Promise<void
     throw e;
   }
   try { await ctx.svc.remove(rec.id, { force: true }); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
+  ctx.exits.exited(rec.id);
   // The log at the kubelet's path stays: the kubelet removes it with the container's log directory.
   ctx.records.containers.delete(rec.id);
-  ctx.emit(rec.id, 'CONTAINER_DELETED_EVENT');
+  ctx.emit(rec.id, 'CONTAINER_DELETED_EVENT', rec.sandboxId);
 }
 
 export function containerStatus(ctx: CriContext, v: CriContainerView) {
@@ -139,7 +141,7 @@ export function containerHandlers(ctx: CriContext) {
         await ctx.svc.remove(engineRec.id, { force: true }).catch(() => undefined);
         throw e;
       }
-      ctx.emit(record.id, 'CONTAINER_CREATED_EVENT');
+      ctx.emit(record.id, 'CONTAINER_CREATED_EVENT', record.sandboxId);
       return { container_id: record.id };
     },
     StartContainer: async (req: Msg) => {
@@ -147,7 +149,8 @@ export function containerHandlers(ctx: CriContext) {
       if (!v.engine) throw failedPrecondition(`container ${v.record.id} has no runtime state left`);
       if (v.engine.status !== 'created') throw failedPrecondition(`container ${v.record.id} is ${v.engine.status}: only a created container can be started`);
       await ctx.svc.start(v.record.id);
-      ctx.emit(v.record.id, 'CONTAINER_STARTED_EVENT');
+      ctx.emit(v.record.id, 'CONTAINER_STARTED_EVENT', v.record.sandboxId);
+      ctx.exits.watch(v.record.id, v.record.sandboxId);
       return {};
     },
     StopContainer: async (req: Msg) => {
@@ -167,8 +170,12 @@ export function containerHandlers(ctx: CriContext) {
       if (req.verbose) info.info = JSON.stringify({ pid: v.engine?.pid ?? 0, sandboxId: v.record.sandboxId, bundle: v.engine?.record.bundle });
       return { status: containerStatus(ctx, v), info };
     },
-    UpdateContainerResources: () => {
-      throw unimplemented('UpdateContainerResources is not supported by berth yet');
+    UpdateContainerResources: async (req: Msg) => {
+      const v = containerView(ctx, req.container_id ?? '');
+      if (!v.engine) throw failedPrecondition(`container ${v.record.id} has no runtime state left`);
+      const patch = linuxResourcesFromCri(req.linux ?? {});
+      if (Object.keys(patch).length) await updateResources(ctx.svc, v.record.id, patch);
+      return {};
     },
     ReopenContainerLog: async (req: Msg) => {
       const v = containerView(ctx, req.container_id ?? '');

@@ -23,6 +23,15 @@ function matches(v: SandboxView, f: Msg): boolean {
   return true;
 }
 
+export function sandboxStatus(v: SandboxView) {
+  const r = v.record;
+  return {
+    ...summary(v),
+    network: { ip: r.ip ?? '', additional_ips: [] },
+    linux: { namespaces: { options: { network: modeName[r.namespaces.network], pid: modeName[r.namespaces.pid], ipc: modeName[r.namespaces.ipc] } } },
+  };
+}
+
 export function sandboxHandlers(ctx: CriContext) {
   const sb = ctx.sandboxes;
   return {
@@ -47,11 +56,7 @@ export function sandboxHandlers(ctx: CriContext) {
       const info: Record<string, string> = {};
       if (req.verbose) info.info = JSON.stringify({ pid: v.pausePid ?? 0, pauseContainerId: r.pauseId, cgroupParent: r.cgroupParent, namespaces: r.namespaces });
       return {
-        status: {
-          ...summary(v),
-          network: { ip: r.ip ?? '', additional_ips: [] },
-          linux: { namespaces: { options: { network: modeName[r.namespaces.network], pid: modeName[r.namespaces.pid], ipc: modeName[r.namespaces.ipc] } } },
-        },
+        status: sandboxStatus(v),
         info,
         containers_statuses: [],
         timestamp: String(BigInt(Date.now()) * 1_000_000n),

@@ -10,10 +10,10 @@ import type { EngineConfig } from '../engine/layout.js';
 import { NetworkManager, type NetworkOptions } from '../engine/network/index.js';
 import { loadCri } from './proto.js';
 import { unary, type Msg, type UnaryHandler } from './grpc-status.js';
-import { CriContext, type CriOptions } from './context.js';
+import { CriContext, type ContainerEvent, type CriOptions } from './context.js';
 import { runtimeHandlers } from './rpc-runtime.js';
-import { sandboxHandlers } from './rpc-sandbox.js';
-import { containerHandlers, containerStatus, containerView } from './rpc-container.js';
+import { sandboxHandlers, sandboxStatus } from './rpc-sandbox.js';
+import { containerHandlers, containerStatus, containerView, containersOfSandbox } from './rpc-container.js';
 import { execHandlers } from './rpc-exec.js';
 import { statsHandlers } from './rpc-stats.js';
 import { imageHandlers } from './rpc-image.js';
@@ -44,12 +44,18 @@ function bindHandlers(def: grpc.ServiceDefinition, handlers: Record<string, Unar
   return impl;
 }
 
+// As containerd: each event carries the pod's status and the statuses of all its containers, which
+// is what the kubelet's evented PLEG reads instead of relisting.
 function containerEvents(ctx: CriContext): grpc.handleServerStreamingCall<Msg, Msg> {
   return (call) => {
-    const onEvent = (ev: { containerId: string; type: string }) => {
-      let statuses: Msg[] = [];
-      try { statuses = [containerStatus(ctx, containerView(ctx, ev.containerId))]; } catch { /* deleted */ }
-      call.write({ container_id: ev.containerId, container_event_type: ev.type, created_at: String(BigInt(Date.now()) * 1_000_000n), pod_sandbox_status: null, containers_statuses: statuses });
+    const onEvent = (ev: ContainerEvent) => {
+      let pod: Msg | null = null;
+      try { pod = sandboxStatus(ctx.sandboxes.get(ev.sandboxId)); } catch { /* removed */ }
+      const statuses: Msg[] = [];
+      for (const id of containersOfSandbox(ctx, ev.sandboxId)) {
+        try { statuses.push(containerStatus(ctx, containerView(ctx, id))); } catch { /* removed meanwhile */ }
+      }
+      call.write({ container_id: ev.containerId, container_event_type: ev.type, created_at: String(BigInt(Date.now()) * 1_000_000n), pod_sandbox_status: pod, containers_statuses: statuses });
     };
     ctx.events.on('container', onEvent);
     const done = () => ctx.events.off('container', onEvent);
@@ -76,6 +82,7 @@ export async function startCriServer(o: CriServerOptions): Promise<CriServer> {
     GetContainerEvents: containerEvents(ctx),
   });
   server.addService(ImageService.service, bindHandlers(ImageService.service, imageHandlers(ctx), ctx));
+  ctx.exits.watchRunning();
 
   fs.mkdirSync(path.dirname(socket), { recursive: true, mode: 0o711 });
   // A socket left by a crashed server would make bind fail; anything else at that path is not ours.
@@ -98,6 +105,7 @@ export async function startCriServer(o: CriServerOptions): Promise<CriServer> {
     ctx,
     close: () => new Promise<void>((resolve) => {
       listener.close();
+      ctx.exits.close();
       try { fs.unlinkSync(socket); } catch { /* gone */ }
       server.tryShutdown(() => {
         injector.destroy();

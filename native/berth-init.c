@@ -655,6 +655,20 @@ static void dev_symlinks(int rootfd) {
   close(dirfd);
 }
 
+/* Makes the mount holding `path` private: mount(MS_PRIVATE) fails with EINVAL below a mount's root,
+   so walk up until it succeeds. */
+static void make_mount_private(const char *path) {
+  char p[PATH_MAX];
+  if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) fail("rootfs path too long");
+  for (;;) {
+    if (mount(NULL, p, NULL, MS_PRIVATE, NULL) == 0) return;
+    if (errno != EINVAL) die("make the mount of %s private", p);
+    char *s = strrchr(p, '/');
+    if (!s || (s == p && p[1] == 0)) die("no mount holds %s", path);
+    if (s == p) p[1] = 0; else *s = 0;
+  }
+}
+
 static void do_pivot(const char *rootfs) {
   int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
   if (oldroot < 0) die("open /");
@@ -1020,8 +1034,13 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   }
   for (size_t i = 0; i < pl->sysctl.n; i++) sysctl_write(&pl->sysctl.v[i]);
 
-  /* Nothing we mount may leak back to the host: everything below / becomes a slave. */
-  if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0) die("make / a recursive slave mount");
+  /* Nothing we mount may leak back to the host: everything below / becomes a slave. A config that
+     asks for shared root propagation (a bidirectional bind, CRI's rshared) keeps / shared instead, so
+     those binds stay peers of the host's mounts, and makes only the rootfs's own mount private (as
+     runc does): the mounts set up inside the rootfs then still stay in the container. */
+  unsigned long rootprop = pl->rootfs_propagation ? (unsigned long)pl->rootfs_propagation : MS_SLAVE | MS_REC;
+  if (mount(NULL, "/", NULL, rootprop, NULL) < 0) die("set the propagation of /");
+  if (rootprop & MS_SHARED) make_mount_private(pl->rootfs);
   if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);
   int rootfd = open(pl->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0) die("open rootfs %s", pl->rootfs);

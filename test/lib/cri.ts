@@ -59,11 +59,11 @@ export function socketMode(p: string): number {
   return fs.statSync(p).mode & 0o777;
 }
 
-/** Pushes a busybox-static image (sh, sleep, echo, cat, ...) to a fresh local registry as <host>/cri/bb:latest. */
-export async function registryWithBusybox(): Promise<{ reg: TestRegistry; ref: string }> {
+/** Pushes a busybox-static image (sh, sleep, echo, cat, ... and `extraApplets`) to a fresh local registry as <host>/cri/bb:latest. */
+export async function registryWithBusybox(extraApplets: string[] = []): Promise<{ reg: TestRegistry; ref: string }> {
   const reg = await startRegistry();
   const layer = await makeLayer([
-    ...busyboxEntries(['sh', 'echo', 'true', 'false', 'sleep', 'cat', 'ls', 'env', 'id', 'hostname', 'printf', 'head', 'ps', 'kill']),
+    ...busyboxEntries(['sh', 'echo', 'true', 'false', 'sleep', 'cat', 'ls', 'env', 'id', 'hostname', 'printf', 'head', 'ps', 'kill', ...extraApplets]),
     { name: 'tmp/', type: 'directory', mode: 0o1777 },
     { name: 'etc/group', content: 'root:x:0:\n' },
   ]);
@@ -96,3 +96,28 @@ export function removeEmptyKubepods(): void {
     }
   }
 }
+
+/**
+ * The end of a CRI test file: removes whatever pods a failed test left (through the server), stops
+ * the server and the registry, and removes the test's dir, unless mounts remain below it (a server
+ * that died leaves containers mounted: removing through their root filesystems would be wrong).
+ */
+export async function endCriTest(o: { client?: CriClient; srv?: CriProcess; reg?: TestRegistry; base: string }): Promise<void> {
+  try {
+    for (const p of (await o.client!.runtime('ListPodSandbox', {})).items) {
+      await o.client!.runtime('StopPodSandbox', { pod_sandbox_id: p.id }).catch(() => undefined);
+      await o.client!.runtime('RemovePodSandbox', { pod_sandbox_id: p.id }).catch(() => undefined);
+    }
+  } catch { /* no client, or the server is gone */ }
+  o.client?.close();
+  await o.srv?.stop();
+  await o.reg?.stop();
+  releaseNetnsDir(path.join(o.base, 'state', 'netns'));
+  removeEmptyKubepods();
+  if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${o.base}/`)) {
+    console.error(`left ${o.base}: mounts remain below it`);
+    return;
+  }
+  fs.rmSync(o.base, { recursive: true, force: true });
+}
+
