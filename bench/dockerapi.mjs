@@ -1,5 +1,7 @@
 // `docker run --rm IMAGE true` with the real docker CLI against berth's Docker API and against a
 // real dockerd (Debian docker.io, private data root, no bridge, no iptables), in the same run.
+// berth runs twice, interleaved: with the default network (a CNI bridge network per container, as
+// dockerd's default) and with --network none (loopback only): their difference is the bridge's cost.
 //   node --import tsx bench/dockerapi.mjs [runs]
 // Both pull the same busybox-static image from a local registry first; the timed runs are warm.
 import { spawn, spawnSync } from 'node:child_process';
@@ -19,11 +21,12 @@ function dockerTimed(socket, args) {
   return ms;
 }
 
-function series(socket, ref) {
+/** Timed runs of each argument set, interleaved so drift on this shared machine hits all alike. */
+function series(socket, ref, variants = [[]]) {
   dockerTimed(socket, ['pull', '-q', ref]);
-  for (let i = 0; i < 2; i++) dockerTimed(socket, ['run', '--rm', ref, 'true']); // warm-up
-  const xs = [];
-  for (let i = 0; i < RUNS; i++) xs.push(dockerTimed(socket, ['run', '--rm', ref, 'true']));
+  for (const v of variants) for (let i = 0; i < 2; i++) dockerTimed(socket, ['run', '--rm', ...v, ref, 'true']); // warm-up
+  const xs = variants.map(() => []);
+  for (let i = 0; i < RUNS; i++) variants.forEach((v, j) => xs[j].push(dockerTimed(socket, ['run', '--rm', ...v, ref, 'true'])));
   return xs;
 }
 
@@ -65,13 +68,15 @@ const { reg, ref } = await registryWithBusybox();
 const berth = await startApiServer();
 let dockerd;
 try {
-  const b = series(berth.socket, ref);
+  const [b, bNone] = series(berth.socket, ref, [[], ['--network', 'none']]);
   console.log(`berth's OCI runtime: ${process.env.BERTH_RUNTIME_BIN ?? 'bin/berth-runtime (default)'}`);
-  console.log(`berth  docker run --rm ${ref} true: ${fmt(b)}`);
+  console.log(`berth  docker run --rm ${ref} true (default: bridge): ${fmt(b)}`);
+  console.log(`berth  docker run --rm --network none ${ref} true: ${fmt(bNone)}`);
+  console.log(`berth bridge / none: ${(median(b) / median(bNone)).toFixed(2)} (+${(median(b) - median(bNone)).toFixed(1)} ms)`);
   if (!have('dockerd')) console.log('dockerd: not installed (apt-get install docker.io), skipped');
   else {
     dockerd = await startDockerd();
-    const d = series(dockerd.socket, ref);
+    const [d] = series(dockerd.socket, ref);
     console.log(`dockerd docker run --rm ${ref} true: ${fmt(d)}`);
     console.log(`berth / dockerd: ${(median(b) / median(d)).toFixed(2)}`);
   }

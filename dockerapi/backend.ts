@@ -1,6 +1,7 @@
 // What the Engine API needs beyond single calls into the container service: the events it
-// publishes, attaches that wait for a start, the exit watcher that does auto-remove and restart
-// policies, and exec sessions by id. The container lifecycle itself stays in engine/.
+// publishes, attaches that wait for a start, the exit watcher that does auto-remove and follows
+// policy restarts, and exec sessions by id. The container lifecycle itself stays in engine/: restart
+// policies are applied by each run's exit command (engine/container-exit.ts), with or without a daemon.
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { readJson, writeJsonAtomic } from '../lib/atomic-write.js';
@@ -50,8 +51,6 @@ export class Backend {
   readonly execs = new Map<string, ExecEntry>();
   /** the last exit this process saw, per container: what wait?condition=removed answers */
   private readonly lastExit = new Map<string, number>();
-  /** restarts done by a restart policy since this process started (MaximumRetryCount counts these) */
-  readonly restarts = new Map<string, number>();
 
   constructor(readonly engine: ContainerService, readonly registry: RegistryOptions = {}) {}
 
@@ -95,6 +94,9 @@ export class Backend {
     try {
       m = await this.engine.start(r.id, {
         ttySize,
+        // this process removes auto-remove containers itself (and says so in a destroy event);
+        // the monitor's exit command only matters when it is gone
+        removeGraceSec: 2,
         beforeStart: async (mon) => { for (const h of hooks) await h(mon); },
       });
     } catch (e) {
@@ -120,37 +122,46 @@ export class Backend {
         await this.remove(r.id, { force: true }).catch(() => undefined);
         return;
       }
-      const policy = r.restartPolicy ?? 'no';
-      const max = this.request(r.id)?.HostConfig?.RestartPolicy?.MaximumRetryCount ?? 0;
-      const count = this.restarts.get(r.id) ?? 0;
-      const again = !stopped && (policy === 'always' || policy === 'unless-stopped' || (policy === 'on-failure' && code !== 0 && (!max || count < max)));
-      if (again) {
-        // A short pause so a container that dies at once does not spin the host. The count moves
-        // once the restart has begun: a reader never sees the final count on a container about to start.
-        setTimeout(() => {
-          this.start(r.id).then(() => { this.restarts.set(r.id, count + 1); }, () => undefined);
-        }, 100);
-      }
+      if (!stopped && (r.restartPolicy ?? 'no') !== 'no') this.followRestart(r, m.monitorPid);
     }, () => { this.watched.delete(r.id); });
     this.watched.set(r.id, done);
+  }
+
+  /**
+   * The exit command restarts the container when its policy says so (not this process, so a
+   * container restarts the same with the daemon down): follow it to announce and watch the next run.
+   */
+  private followRestart(r: ContainerRecord, exitedMonitorPid: number): void {
+    const tick = () => {
+      let v;
+      try { v = this.engine.view(this.engine.resolve(r.id)); } catch { return; }
+      if (v.status === 'restarting') { setTimeout(tick, 50).unref(); return; }
+      if ((v.status !== 'running' && v.status !== 'paused') || this.watched.has(r.id)) return;
+      let m: Monitor;
+      try { m = this.engine.monitorOf(r.id); } catch { return; }
+      if (m.monitorPid === exitedMonitorPid) return;
+      this.events.publish('container', 'start', r.id, this.attrs(r));
+      this.watchExit(r, m);
+    };
+    setTimeout(tick, 20).unref();
   }
 
   /** Containers this process did not start (e.g. before a daemon restart) get their watcher here. */
   adopt(): void {
     for (const v of this.engine.list()) {
+      if (v.status === 'restarting') { this.followRestart(v.record, 0); continue; }
       try { this.watchExit(v.record, this.engine.monitorOf(v.record.id)); } catch { /* never started */ }
     }
   }
 
-  async stop(idOrName: string, timeoutSec?: number, signal?: string): Promise<void> {
+  async stop(idOrName: string, timeoutSec?: number, signal?: string, opts: { restarting?: boolean } = {}): Promise<void> {
     const r = this.engine.resolve(idOrName);
     this.stopping.add(r.id);
     const v = this.engine.view(r);
-    if (v.status !== 'running' && v.status !== 'paused') return;
-    if (signal) {
-      await this.engine.kill(r.id, signal).catch(() => undefined);
-      await this.engine.stop(r.id, timeoutSec);
-    } else await this.engine.stop(r.id, timeoutSec);
+    // a stop of a restarting container cancels the pending restart
+    if (v.status !== 'running' && v.status !== 'paused' && v.status !== 'restarting') return;
+    if (signal) await this.engine.kill(r.id, signal).catch(() => undefined);
+    await this.engine.stop(r.id, timeoutSec, { restarting: opts.restarting });
     this.events.publish('container', 'stop', r.id, this.attrs(r));
   }
 
@@ -159,7 +170,7 @@ export class Backend {
     const v = this.engine.view(r);
     // the exit watcher consumes the mark when it sees this stop's exit
     if ((v.status === 'running' || v.status === 'paused') && this.watched.has(r.id)) this.restarting.add(r.id);
-    await this.stop(r.id, timeoutSec, signal);
+    await this.stop(r.id, timeoutSec, signal, { restarting: true });
     await this.start(r.id);
     this.events.publish('container', 'restart', r.id, this.attrs(r));
   }
@@ -194,7 +205,7 @@ export class Backend {
     }
     if (condition === 'next-exit') return { ready: die() };
     if (condition && condition !== 'not-running') throw failedPrecondition(`invalid wait condition ${JSON.stringify(condition)}`);
-    if (v.status === 'running' || v.status === 'paused') {
+    if (v.status === 'running' || v.status === 'paused' || v.status === 'restarting') {
       return { ready: this.engine.wait(r.id, { signal }).then(exitCodeOf) };
     }
     return { ready: Promise.resolve(v.exit ? exitCodeOf(v.exit) : 0) };

@@ -91,14 +91,11 @@ export function toCreateRequest(body: ContainerConfigBody, name: string | undefi
 
   const mode = hc.NetworkMode || 'default';
   if (!['host', 'none', 'default', 'bridge'].includes(mode)) throw invalidArgument(`network mode ${JSON.stringify(mode)} is not supported (none, host, bridge)`);
-  // Published ports get a CNI bridge network of the container's own (engine/network). Without them,
-  // default/bridge containers get loopback only, so plain runs add no host veths or iptables rules.
+  // As with dockerd, "default" and "bridge" (what the docker CLI sends unless told otherwise) put the
+  // container on a bridge network: a CNI network of its own (engine/network), with an address.
   const publish = publishedPorts(hc.PortBindings);
-  let network: 'none' | 'host' | 'bridge' = mode === 'host' ? 'host' : 'none';
-  if (publish.length) {
-    if (mode === 'host' || mode === 'none') throw invalidArgument(`publishing ports needs the bridge network, not ${mode}`);
-    network = 'bridge';
-  }
+  const network: 'none' | 'host' | 'bridge' = mode === 'host' || mode === 'none' ? mode : 'bridge';
+  if (publish.length && network !== 'bridge') throw invalidArgument(`publishing ports needs the bridge network, not ${mode}`);
 
   let seccompProfile: CreateRequest['seccompProfile'] = 'default';
   let noNewPrivileges = false;
@@ -130,6 +127,7 @@ export function toCreateRequest(body: ContainerConfigBody, name: string | undefi
     ipc: namespaceMode(hc.IpcMode, 'IpcMode'), pid: namespaceMode(hc.PidMode, 'PidMode'), uts: namespaceMode(hc.UTSMode, 'UTSMode'),
     labels: body.Labels ?? undefined, autoRemove: Boolean(hc.AutoRemove),
     restartPolicy: policy as CreateRequest['restartPolicy'],
+    ...(policy === 'on-failure' && pos(hc.RestartPolicy?.MaximumRetryCount) ? { restartMaxRetries: hc.RestartPolicy!.MaximumRetryCount } : {}),
     stopSignal: body.StopSignal || undefined, stopTimeout: body.StopTimeout ?? undefined,
   };
 }

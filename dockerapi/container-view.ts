@@ -41,6 +41,7 @@ function statusText(v: ContainerView): string {
     case 'created': return 'Created';
     case 'running': return `Up ${humanDuration(now - Date.parse(v.record.startedAt ?? v.record.created))}`;
     case 'paused': return `Up ${humanDuration(now - Date.parse(v.record.startedAt ?? v.record.created))} (Paused)`;
+    case 'restarting': return v.exit ? `Restarting (${exitCodeOf(v.exit)}) ${humanDuration(now - Date.parse(v.exit.exitedAt))} ago` : 'Restarting';
     default: return v.exit ? `Exited (${exitCodeOf(v.exit)}) ${humanDuration(now - Date.parse(v.exit.exitedAt))} ago` : 'Exited';
   }
 }
@@ -62,6 +63,28 @@ function networkMode(hc: HostConfig | undefined, v: ContainerView): string {
   return hc?.NetworkMode || String((v.record.options as { network?: string } | undefined)?.network ?? 'none');
 }
 
+/**
+ * Docker's NetworkSettings: the address the container's CNI bridge network gave it (engine/network's
+ * record), under Networks.bridge; a none or host container is listed under that network, addressless.
+ */
+function networkSettings(b: Backend, v: ContainerView, hc: HostConfig | undefined) {
+  const r = v.record;
+  const endpoint = { IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, DriverOpts: null, DNSNames: null };
+  if (r.network !== 'bridge') {
+    const mode = networkMode(hc, v);
+    return { top: { Gateway: '', IPAddress: '', IPPrefixLen: 0, MacAddress: '', SandboxKey: '' }, networks: { [mode === 'host' ? 'host' : 'none']: { ...endpoint, NetworkID: mode } } };
+  }
+  let ep = { ...endpoint, NetworkID: 'bridge', IPAddress: r.ip ?? '' };
+  let sandboxKey = '';
+  try {
+    const s = b.engine.network().networkStatus(r.id);
+    const v4 = s.ips.find((x) => x.version === 4) ?? s.ips[0];
+    ep = { ...ep, IPAddress: v4?.address ?? ep.IPAddress, IPPrefixLen: v4?.prefixLength ?? 0, Gateway: v4?.gateway ?? s.gateway ?? '', MacAddress: s.interface.mac ?? '' };
+    sandboxKey = s.netnsPath;
+  } catch { /* torn down meanwhile: the record's address is all there is */ }
+  return { top: { Gateway: ep.Gateway, IPAddress: ep.IPAddress, IPPrefixLen: ep.IPPrefixLen, MacAddress: ep.MacAddress, SandboxKey: sandboxKey }, networks: { bridge: ep } };
+}
+
 export function listEntry(b: Backend, v: ContainerView) {
   const r = v.record;
   const args = bundleSpec(v).process?.args ?? [];
@@ -78,7 +101,7 @@ export function listEntry(b: Backend, v: ContainerView) {
     State: v.status,
     Status: statusText(v),
     HostConfig: { NetworkMode: networkMode(req?.HostConfig, v) },
-    NetworkSettings: { Networks: {} },
+    NetworkSettings: { Networks: networkSettings(b, v, req?.HostConfig).networks },
     Mounts: mountsOf(v, b.engine.layout.volumes),
   };
 }
@@ -90,6 +113,8 @@ export function inspectDoc(b: Backend, v: ContainerView & { logPath: string }) {
   const opts = (r.options ?? {}) as Record<string, unknown>;
   const args = spec.process?.args ?? [];
   const running = v.status === 'running' || v.status === 'paused';
+  // dockerd keeps Running true while a restart policy is about to start the container again
+  const restarting = v.status === 'restarting';
   const dir = b.engine.layout.containerDir(r.id);
   const hc = req.HostConfig ?? {};
   return {
@@ -99,9 +124,9 @@ export function inspectDoc(b: Backend, v: ContainerView & { logPath: string }) {
     Args: args.slice(1),
     State: {
       Status: v.status,
-      Running: running,
+      Running: running || restarting,
       Paused: v.status === 'paused',
-      Restarting: false,
+      Restarting: restarting,
       OOMKilled: Boolean(v.exit?.oomKilled),
       Dead: v.status === 'dead',
       Pid: running ? v.pid ?? 0 : 0,
@@ -116,7 +141,7 @@ export function inspectDoc(b: Backend, v: ContainerView & { logPath: string }) {
     HostsPath: path.join(dir, 'hosts'),
     LogPath: v.logPath,
     Name: `/${r.name}`,
-    RestartCount: b.restarts.get(r.id) ?? r.restartCount ?? 0,
+    RestartCount: v.restartCount ?? 0,
     Driver: r.snapshotKey ? 'overlay' : 'rootfs',
     Platform: 'linux',
     MountLabel: '',
@@ -171,10 +196,9 @@ export function inspectDoc(b: Backend, v: ContainerView & { logPath: string }) {
       StopSignal: r.stopSignal ?? 'SIGTERM',
       StopTimeout: r.stopTimeout,
     },
-    NetworkSettings: {
-      Bridge: '', SandboxID: '', SandboxKey: '', Ports: hc.PortBindings ?? {}, HairpinMode: false,
-      Gateway: '', IPAddress: r.ip ?? '', IPPrefixLen: 0, MacAddress: '',
-      Networks: r.network === 'bridge' ? { bridge: { IPAddress: r.ip ?? '' } } : {},
-    },
+    NetworkSettings: (() => {
+      const n = networkSettings(b, v, hc);
+      return { Bridge: '', SandboxID: '', Ports: hc.PortBindings ?? {}, HairpinMode: false, ...n.top, Networks: n.networks };
+    })(),
   };
 }

@@ -101,7 +101,8 @@ export const containerRoutes: Route[] = [
   route('POST', `/containers/${NAME}/start`, async (c) => {
     const r = resolve(c, c.params[0]);
     const v = c.b.engine.view(r);
-    if (v.status === 'running' || v.status === 'paused') { resOf(c).writeHead(304).end(); return; }
+    // dockerd counts a restarting container as running: its restart policy is starting it
+    if (v.status === 'running' || v.status === 'paused' || v.status === 'restarting') { resOf(c).writeHead(304).end(); return; }
     await c.b.start(r.id);
     noContent(resOf(c));
   }),
@@ -109,7 +110,8 @@ export const containerRoutes: Route[] = [
   route('POST', `/containers/${NAME}/stop`, async (c) => {
     const r = resolve(c, c.params[0]);
     const v = c.b.engine.view(r);
-    if (v.status !== 'running' && v.status !== 'paused') { resOf(c).writeHead(304).end(); return; }
+    // stopping a restarting container cancels its pending restart
+    if (v.status !== 'running' && v.status !== 'paused' && v.status !== 'restarting') { resOf(c).writeHead(304).end(); return; }
     await c.b.stop(r.id, intParam(c.query, 't'), c.query.get('signal') || undefined);
     noContent(resOf(c));
   }),
@@ -165,7 +167,7 @@ export const containerRoutes: Route[] = [
     const r = resolve(c, c.params[0]);
     const force = flag(c.query, 'force');
     const v = c.b.engine.view(r);
-    if ((v.status === 'running' || v.status === 'paused') && !force) {
+    if ((v.status === 'running' || v.status === 'paused' || v.status === 'restarting') && !force) {
       throw new BerthError('FAILED_PRECONDITION', `cannot remove container "/${r.name}": container is ${v.status}: stop the container before removing or force remove`);
     }
     await c.b.remove(r.id, { force, volumes: flag(c.query, 'v') });

@@ -32,6 +32,8 @@ export interface ContainerOptions {
   capAdd?: string[];
   capDrop?: string[];
   privileged?: boolean;
+  /** device nodes to create in /dev (privileged: every host device, engine/host-devices.ts) */
+  devices?: { type: 'c' | 'b'; path: string; major: number; minor: number; fileMode?: number; uid?: number; gid?: number }[];
   noNewPrivileges?: boolean;
   binds?: BindMount[];
   tmpfs?: TmpfsMount[];
@@ -174,11 +176,25 @@ export function buildSpec(image: ImageRunConfig, opts: ContainerOptions, allCaps
       ].filter((n) => !(n.type === 'pid' && opts.pid === 'host')),
       cgroupsPath: opts.cgroupsPath ?? `/berth/${opts.id}`,
       resources,
+      ...(opts.devices?.length ? { devices: opts.devices } : {}),
       maskedPaths: opts.privileged ? [] : (opts.maskedPaths ?? MASKED_PATHS),
       readonlyPaths: opts.privileged ? [] : (opts.readonlyPaths ?? READONLY_PATHS),
+      ...rootfsPropagationFor(opts.binds ?? []),
       sysctl: opts.sysctls,
       ...(opts.seccomp && !opts.privileged ? { seccomp: opts.seccomp } : {}),
     },
   };
   return spec as unknown as Spec;
+}
+
+/**
+ * A shared bind only propagates both ways when the container's / stays shared (the runtime then
+ * keeps just the rootfs's own mount private); a slave bind needs / to be no more than a slave.
+ * As containerd's CRI does: rshared when any bind is shared, else rslave when any is a slave.
+ */
+function rootfsPropagationFor(binds: BindMount[]): { rootfsPropagation?: 'rshared' | 'rslave' } {
+  const opts = binds.flatMap((b) => b.options ?? []);
+  if (opts.some((o) => o === 'rshared' || o === 'shared')) return { rootfsPropagation: 'rshared' };
+  if (opts.some((o) => o === 'rslave' || o === 'slave')) return { rootfsPropagation: 'rslave' };
+  return {};
 }

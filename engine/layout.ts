@@ -11,11 +11,12 @@ export interface EngineConfig {
   /** CNI config dir for `--network bridge` (default /etc/berth/cni/net.d, else the built-in bridge). */
   cniConfDir?: string;
   /**
-   * argv (absolute program first) that removes a container when given its id as the last argument.
-   * A monitor runs it after an auto-remove (--rm) container exits, so the container goes away even
-   * when no CLI is left waiting for it (run -d --rm, or a killed CLI). Without it only the caller removes.
+   * argv (absolute program first) of `berth container cleanup`, given a container id as its last
+   * argument. A container's monitor runs it when a run exits and something must follow: removal
+   * (--rm) or a restart policy (engine/container-exit.ts), so that happens with no CLI or daemon
+   * left waiting. Default: this install's bin/berth with the same --root and --state.
    */
-  removeCommand?: string[];
+  cleanupCommand?: string[];
 }
 
 export class Layout {
@@ -36,6 +37,9 @@ export class Layout {
   runtimePath(): string {
     const p = this.cfg.runtime ?? process.env.BERTH_RUNTIME_BIN ?? path.join(REPO_ROOT, 'bin', 'berth-runtime');
     return path.isAbsolute(p) ? p : path.resolve(p);
+  }
+  cleanupCommand(): string[] {
+    return this.cfg.cleanupCommand ?? [process.execPath, path.join(REPO_ROOT, 'bin', 'berth'), '--root', this.cfg.root, '--state', this.cfg.state, 'container', 'cleanup'];
   }
   ensure(): void {
     for (const d of [this.containers, this.runtimeRoot]) fs.mkdirSync(d, { recursive: true, mode: 0o711 });

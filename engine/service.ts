@@ -10,6 +10,7 @@ import { containerConfig, type ContainerConfig } from '../image/index.js';
 import { openSnapshotter, mountAll, unmountAll, unpackLayers, type Snapshotter } from '../snapshotter/index.js';
 import { Monitor, MONITOR_DIED, createContainer as createUnderMonitor, type ExitStatus, type AttachStreams } from '../shim/index.js';
 import { hostCapabilities } from './host-capabilities.js';
+import { hostDevices } from './host-devices.js';
 import { defaultSeccompProfile } from '../runtime/seccomp/default-profile.js';
 import { buildSpec, computeCapabilities, mergeEnv, type ContainerOptions } from './build-spec.js';
 import { checkContainerRecord, timed, type ContainerRecord, type TimelineEntry } from './container-record.js';
@@ -19,6 +20,7 @@ import { Layout, type EngineConfig } from './layout.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { NetworkManager, type PortMappingInput } from './network/index.js';
 import { generateName, newContainerId, validateName } from './names.js';
+import { needsCleanup, noteUserStop, restartView, waitStopped } from './container-exit.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -36,6 +38,8 @@ export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 
   onPullEvent?: (e: PullEvent) => void;
   autoRemove?: boolean;
   restartPolicy?: 'no' | 'on-failure' | 'always' | 'unless-stopped';
+  /** on-failure:N (0: no limit); kept in the record's options */
+  restartMaxRetries?: number;
   stopSignal?: string;
   stopTimeout?: number;
   /** 'default' (Docker's profile), 'unconfined', or a profile in the runtime-spec shape */
@@ -46,13 +50,16 @@ export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 
   volumes?: { name: string; destination: string; readonly?: boolean }[];
 }
 
-export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'dead';
+/** 'restarting': a restart policy is about to start it again (engine/container-exit.ts) */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'exited' | 'dead';
 
 export interface ContainerView {
   record: ContainerRecord;
   status: ContainerStatus;
   pid?: number;
   exit?: ExitStatus;
+  /** restarts begun by the restart policy */
+  restartCount?: number;
 }
 
 const SNAPSHOT_PREFIX = 'container/';
@@ -139,20 +146,24 @@ export class ContainerService {
 
   view(r: ContainerRecord): ContainerView {
     const m = this.monitor(r);
-    if (!m) return { record: r, status: 'created' };
-    const exit = m.exitStatus();
-    if (exit) return { record: r, status: 'exited', exit };
+    const exit = m?.exitStatus();
+    const rs = restartView(this, r, m, exit);
+    const count = rs.restartCount ? { restartCount: rs.restartCount } : {};
+    if (!m) return { record: r, status: rs.restarting ? 'restarting' : 'created', ...count };
+    if (exit) return { record: r, status: rs.restarting ? 'restarting' : 'exited', exit, ...count };
     if (!m.isRunning()) {
+      // a policy restart's new monitor that has not reported yet
+      if (rs.restarting) return { record: r, status: 'restarting', ...count };
       // The monitor is gone without writing an exit status: say so instead of hanging forever.
       return { record: r, status: 'exited', exit: { exitCode: 255, signal: null, exitedAt: new Date().toISOString(), reason: MONITOR_DIED } };
     }
     const paused = frozenState(m.pid) === 'paused';
-    return { record: r, status: paused ? 'paused' : 'running', pid: m.pid };
+    return { record: r, status: paused ? 'paused' : 'running', pid: m.pid, ...count };
   }
 
   list(opts: { all?: boolean } = {}): ContainerView[] {
     const v = this.records().map((r) => this.view(r));
-    return (opts.all ? v : v.filter((x) => x.status === 'running' || x.status === 'paused'))
+    return (opts.all ? v : v.filter((x) => x.status === 'running' || x.status === 'paused' || x.status === 'restarting'))
       .sort((a, b) => b.record.created.localeCompare(a.record.created));
   }
 
@@ -229,6 +240,8 @@ export class ContainerService {
         : req.seccompProfile && req.seccompProfile !== 'default' ? req.seccompProfile : defaultSeccompProfile(caps);
       const spec = buildSpec(imageCfg, {
         ...req, network, id, rootfs, containerDir: dir, hostname, binds, seccomp,
+        // docker: a privileged container gets every host device (and rwm on all of them)
+        ...(req.privileged ? { devices: [...(req.devices ?? []), ...hostDevices()] } : {}),
         labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
       }, hostCapabilities());
       writeJsonAtomic(path.join(dir, 'config.json'), spec);
@@ -306,13 +319,13 @@ export class ContainerService {
     const timeline = [...(r.timeline ?? [])].filter((t) => t.phase !== 'create' && t.phase !== 'start');
     await this.ensureRootfs(r);
     const mdir = this.layout.monitorDir(r.id);
-    if (v.status === 'exited') await this.cleanupRuntime(r);
+    if (v.status === 'exited' || v.status === 'restarting') await this.cleanupRuntime(r);
     fs.rmSync(mdir, { recursive: true, force: true });
     const m = await timed(timeline, 'create', () => createUnderMonitor({
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
       dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdin, ttySize: opts.ttySize,
       oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
-      exitCommand: this.autoRemoveCommand(r, opts.removeGraceSec ?? 0),
+      exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0),
     }));
     try {
       if (opts.beforeStart) await opts.beforeStart(m);
@@ -325,10 +338,11 @@ export class ContainerService {
     return m;
   }
 
-  private autoRemoveCommand(r: ContainerRecord, graceSec: number): string[] | undefined {
-    if (!r.autoRemove || !this.cfg.removeCommand) return undefined;
-    const cmd = [...this.cfg.removeCommand, r.id];
-    if (!(graceSec > 0)) return cmd;
+  /** The monitor's exit command: `berth container cleanup <id>` when an exit needs handling (--rm, --restart). */
+  private exitCommand(r: ContainerRecord, graceSec: number): string[] | undefined {
+    if (!needsCleanup(r)) return undefined;
+    const cmd = [...this.layout.cleanupCommand(), r.id];
+    if (!r.autoRemove || !(graceSec > 0)) return cmd;
     // sh -c SCRIPT $0=grace $1=dir CMD...: wait, and run the removal only if the container is still there
     return ['/bin/sh', '-c', 'sleep "$0"; [ -e "$1" ] || exit 0; shift; exec "$@"', String(graceSec), this.layout.recordFile(r.id), ...cmd];
   }
@@ -358,23 +372,27 @@ export class ContainerService {
   }
 
   // ---- stop / kill / wait -------------------------------------------------------------
+  /** As with dockerd, a killed container counts as stopped by the user: its policy does not restart it. */
   async kill(idOrName: string, signal: string | number = 'SIGKILL'): Promise<void> {
     const r = this.resolve(idOrName);
     const v = this.view(r);
     if (v.status !== 'running' && v.status !== 'paused') throw failedPrecondition(`container ${r.name} is not running`);
+    await noteUserStop(this, r, 'stop');
     await this.runtimeSignal(this.monitorOf(r.id), signal);
   }
 
+  /** Until the container has stopped for good: through restarts its restart policy makes. */
   async wait(idOrName: string, opts: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
-    const r = this.resolve(idOrName);
-    const m = this.monitor(r);
-    if (!m) throw failedPrecondition(`container ${r.name} has never been started`);
-    return m.waitExit(opts);
+    return waitStopped(this, this.resolve(idOrName), opts);
   }
 
-  /** StopSignal, then SIGKILL after `timeout` seconds (docker stop). */
-  async stop(idOrName: string, timeoutSec?: number): Promise<ExitStatus | undefined> {
+  /**
+   * StopSignal, then SIGKILL after `timeout` seconds (docker stop). The restart policy does not
+   * restart what a user stopped; `restarting`: the caller starts it again itself.
+   */
+  async stop(idOrName: string, timeoutSec?: number, opts: { restarting?: boolean } = {}): Promise<ExitStatus | undefined> {
     const r = this.resolve(idOrName);
+    await noteUserStop(this, r, opts.restarting ? 'restart' : 'stop');
     const v = this.view(r);
     if (v.exit?.reason === MONITOR_DIED) {
       // Nobody reaps the container any more: the runtime's forced delete kills what is left of it.

@@ -5,6 +5,7 @@ import { descriptorSchema, manifestSchema, indexSchema, imageConfigSchema } from
 import { metaSchema } from '../snapshotter/metadata.js';
 import { sessionSchema, exitStatusSchema } from '../shim/session.js';
 import { containerRecordSchema } from '../engine/container-record.js';
+import { restartStateSchema } from '../engine/restart-state.js';
 
 export const registeredSchemas: Record<string, object> = {
   'runtime.config': specSchema,
@@ -17,4 +18,5 @@ export const registeredSchemas: Record<string, object> = {
   'shim.session': sessionSchema,
   'shim.exit-status': exitStatusSchema,
   'engine.container-record': containerRecordSchema,
+  'engine.restart-state': restartStateSchema,
 };

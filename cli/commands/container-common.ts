@@ -13,8 +13,8 @@ import { progressPrinter } from './pull-progress.js';
 export function containerService(g: GlobalOptions): ContainerService {
   return new ContainerService({
     root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN,
-    // this very CLI (node, its loader flags under tsx, the entry script) removes --rm containers
-    removeCommand: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]), '--root', g.root, '--state', g.state, 'rm', '--force', '--quiet'],
+    // this very CLI (node, its loader flags under tsx, the entry script) handles exits (--rm, --restart)
+    cleanupCommand: [process.execPath, ...process.execArgv, path.resolve(process.argv[1]), '--root', g.root, '--state', g.state, 'container', 'cleanup'],
   });
 }
 
@@ -51,7 +51,7 @@ export function addCreateOptions(cmd: Command): Command {
     .option('-t, --tty', 'allocate a pseudo-terminal')
     .option('-i, --interactive', 'keep stdin open')
     .option('--rm', 'remove the container when it exits')
-    .option('--restart <policy>', 'no | on-failure | always (recorded)', 'no')
+    .option('--restart <policy>', 'no | on-failure[:max-retries] | always | unless-stopped', 'no')
     .option('--stop-signal <sig>', 'signal that stops the container')
     .option('--stop-timeout <s>', 'seconds before stop kills')
     .option('--pull <policy>', 'missing | always | never', 'missing')
@@ -66,6 +66,14 @@ export function parsePublish(spec: string): { hostPort: number; containerPort: n
   const hostPort = Number(m[2]), containerPort = Number(m[3]);
   if (!hostPort || hostPort > 65535 || !containerPort || containerPort > 65535) throw invalidArgument(`-p ${spec}: ports must be 1-65535`);
   return { hostPort, containerPort, protocol: m[4] ?? 'tcp', ...(m[1] ? { hostIP: m[1].replace(/^\[|\]$/g, '') } : {}) };
+}
+
+/** docker's --restart: no | on-failure[:max-retries] | always | unless-stopped */
+export function parseRestart(spec: string): { policy: NonNullable<CreateRequest['restartPolicy']>; maxRetries?: number } {
+  const m = /^(no|on-failure|always|unless-stopped)(?::(\d+))?$/.exec(spec);
+  if (!m) throw invalidArgument(`--restart ${spec} must be no, on-failure[:max-retries], always or unless-stopped`);
+  if (m[2] !== undefined && m[1] !== 'on-failure') throw invalidArgument(`--restart ${spec}: a maximum retry count needs on-failure`);
+  return { policy: m[1] as NonNullable<CreateRequest['restartPolicy']>, ...(m[2] !== undefined ? { maxRetries: Number(m[2]) } : {}) };
 }
 
 export function parseBytes(s: string | undefined, what: string): number | undefined {
@@ -135,7 +143,8 @@ export function toCreateRequest(g: GlobalOptions, image: string | undefined, com
   }
   if (!['none', 'host', 'bridge'].includes(o.network)) throw invalidArgument(`--network ${o.network} must be none, host or bridge`);
   const publish = (o.publish ?? []).map(parsePublish);
-  if (!['no', 'on-failure', 'always', 'unless-stopped'].includes(o.restart.split(':')[0])) throw invalidArgument(`--restart ${o.restart} must be no, on-failure, always or unless-stopped`);
+  const restart = parseRestart(o.restart);
+  if (o.rm && restart.policy !== 'no') throw invalidArgument('conflicting options: cannot specify both --restart and --rm');
   if (!['missing', 'always', 'never'].includes(o.pull)) throw invalidArgument(`--pull ${o.pull} must be missing, always or never`);
   const cpus = o.cpus !== undefined ? Number(o.cpus) : undefined;
   if (cpus !== undefined && !(cpus > 0)) throw invalidArgument(`--cpus ${o.cpus} must be a positive number`);
@@ -154,7 +163,7 @@ export function toCreateRequest(g: GlobalOptions, image: string | undefined, com
     cpuShares: parseIntOpt(o.cpuShares, '--cpu-shares'), pidsLimit: parseIntOpt(o.pidsLimit, '--pids-limit'),
     shmSize: parseBytes(o.shmSize, '--shm-size'), sysctls: kv(o.sysctl, '--sysctl'), network: o.network as 'none' | 'host' | 'bridge', publish,
     labels: kv(o.label, '--label'), tty: o.tty, stdin: o.interactive, autoRemove: o.rm,
-    restartPolicy: o.restart.split(':')[0] as CreateRequest['restartPolicy'], stopSignal: o.stopSignal,
+    restartPolicy: restart.policy, ...(restart.maxRetries ? { restartMaxRetries: restart.maxRetries } : {}), stopSignal: o.stopSignal,
     stopTimeout: parseIntOpt(o.stopTimeout, '--stop-timeout'), pull: o.pull as CreateRequest['pull'], platform: o.platform,
     registry: registryOptions(g, o), onPullEvent: progress?.onEvent,
   };

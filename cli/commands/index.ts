@@ -25,12 +25,13 @@ import { register as logs } from './logs.js';
 import { register as exec } from './exec.js';
 import { register as inspect } from './inspect.js';
 import { register as wait } from './wait.js';
+import { register as containerCleanup } from './container-cleanup.js';
 // servers: CRI + Docker Engine API sockets
 import { register as serve } from './serve.js';
 
 export type Register = (program: Command, globals: () => GlobalOptions) => void;
 
 export const commands: Register[] = [
-  run, create, start, stop, rm, ps, logs, exec, inspect, wait, serve,
+  run, create, start, stop, rm, ps, logs, exec, inspect, wait, containerCleanup, serve,
   imagePull, images, imageInspect, tag, rmi, push, save, load, login, imagePrune, imageMount,
 ];

@@ -21,14 +21,14 @@ export const register: Register = (program, globals) => {
             v = {
               Id: r.id, Name: r.name, Created: r.created, Image: r.image, ImageId: r.imageId,
               State: {
-                Status: c.status, Running: c.status === 'running', Paused: c.status === 'paused', Pid: c.pid ?? 0,
+                Status: c.status, Running: c.status === 'running', Restarting: c.status === 'restarting', Paused: c.status === 'paused', Pid: c.pid ?? 0,
                 ExitCode: c.exit ? (c.exit.signal ? 128 + c.exit.signal : c.exit.exitCode) : 0,
                 OOMKilled: Boolean(c.exit?.oomKilled || c.exit?.reason === 'oom-killed'), Reason: c.exit?.reason, FinishedAt: c.exit?.exitedAt, StartedAt: r.startedAt,
               },
               Config: { Labels: r.labels, Tty: r.tty, OpenStdin: r.stdin, StopSignal: r.stopSignal, ...r.options },
               NetworkSettings: { Network: r.network ?? (r.options as { network?: string } | undefined)?.network ?? 'none', IPAddress: r.ip ?? '' },
               Bundle: r.bundle, Rootfs: r.rootfs, LogPath: c.logPath, SnapshotKey: r.snapshotKey,
-              Timeline: r.timeline, RestartCount: r.restartCount ?? 0, AutoRemove: r.autoRemove,
+              Timeline: r.timeline, RestartCount: c.restartCount ?? 0, AutoRemove: r.autoRemove,
             };
           } catch (e) {
             if (!(e instanceof BerthError && e.code === 'NOT_FOUND') || o.type === 'container') throw e;

@@ -9,6 +9,7 @@ function statusText(v: ContainerView): string {
     case 'running': return `Up ${since(v.record.startedAt)}`;
     case 'paused': return `Up ${since(v.record.startedAt)} (Paused)`;
     case 'created': return 'Created';
+    case 'restarting': return `Restarting (${v.exit ? (v.exit.signal ? 128 + v.exit.signal : v.exit.exitCode) : '?'}) ${since(v.exit?.exitedAt)} ago`;
     case 'exited': return `Exited (${v.exit?.signal ? 128 + v.exit.signal : v.exit?.exitCode ?? '?'}) ${since(v.exit?.exitedAt)} ago${v.exit?.reason === 'monitor died' ? ' (monitor died)' : ''}`;
     default: return v.status;
   }

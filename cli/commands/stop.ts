@@ -26,7 +26,7 @@ export const register: Register = (program, globals) => {
     .action(async (names: string[], o: { time?: string }) => {
       const svc = containerService(globals());
       for (const n of names) {
-        await svc.stop(n, o.time !== undefined ? Number(o.time) : undefined);
+        await svc.stop(n, o.time !== undefined ? Number(o.time) : undefined, { restarting: true });
         await svc.start(n);
         console.log(n);
       }

@@ -227,14 +227,22 @@ else {
 
   test('restart policy on-failure with a maximum retry count; restart of a --rm container; a failed start of a --rm container removes it', async () => {
     await ok(['run', '-d', '--name', 'rp', '--restart', 'on-failure:2', ref, 'sh', '-c', 'exit 1']);
-    let n = '';
-    for (let i = 0; i < 60; i++) {
-      n = (await ok(['inspect', '--format', '{{.RestartCount}} {{.State.Status}}', 'rp'])).trim();
-      if (n === '2 exited') break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.is(n, '2 exited');
+    // as with dockerd, a container a policy is restarting has not stopped: wait returns after the last run
+    assert.is((await ok(['wait', 'rp'])).trim(), '1');
+    assert.is((await ok(['inspect', '--format', '{{.RestartCount}} {{.State.Status}} {{.State.Running}} {{.State.Restarting}}', 'rp'])).trim(), '2 exited false false');
     await ok(['rm', 'rp']);
+    // while a restart is pending: Status restarting, Running and Restarting true; a stop cancels it
+    await ok(['run', '-d', '--name', 'ra', '--restart', 'always', ref, 'sh', '-c', 'exit 2']);
+    let st = '';
+    for (let i = 0; i < 100 && !st.startsWith('restarting'); i++) {
+      st = (await ok(['inspect', '--format', '{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.State.ExitCode}}', 'ra'])).trim();
+      if (!st.startsWith('restarting')) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.is(st, 'restarting true true 2');
+    assert.match(await ok(['ps', '--format', '{{.Names}} {{.Status}}']), /^ra Restarting \(2\)/m);
+    await ok(['stop', 'ra']);
+    assert.is((await ok(['inspect', '--format', '{{.State.Status}} {{.State.Restarting}}', 'ra'])).trim(), 'exited false');
+    await ok(['rm', 'ra']);
     // restart of a --rm container keeps it (the stop is part of the restart)
     await ok(['run', '-d', '--rm', '--name', 'rr', ref, 'sleep', '1000']);
     await ok(['restart', '-t', '0', 'rr']);

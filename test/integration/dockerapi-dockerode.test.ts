@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { isRoot, skip, tmpDir } from '../lib/harness.js';
 import { haveRegistry, type TestRegistry } from '../lib/registry.js';
-import { registryWithBusybox } from '../lib/dockerapi.js';
+import { registryWithBusybox, testCniNetwork } from '../lib/dockerapi.js';
 import { ContainerService } from '../../engine/service.js';
 import { startDockerApi, type DockerApiServer } from '../../dockerapi/server.js';
 
@@ -30,18 +30,22 @@ else {
   let srv: DockerApiServer;
   let docker: Docker;
   let root: string, state: string;
+  let network: ReturnType<typeof testCniNetwork> | undefined;
 
   test.before(async () => {
     ({ reg, ref } = await registryWithBusybox());
     root = tmpDir('berth-dode-root-');
     state = tmpDir('berth-dode-state-');
-    srv = await startDockerApi({ socketPath: path.join(state, 'docker.sock'), engine: new ContainerService({ root, state, runtime: process.env.BERTH_RUNTIME_BIN }) });
+    // containers join a bridge network by default: a test-only one, taken down in after()
+    network = testCniNetwork(root, state);
+    srv = await startDockerApi({ socketPath: path.join(state, 'docker.sock'), engine: new ContainerService({ root, state, runtime: process.env.BERTH_RUNTIME_BIN, cniConfDir: network.confDir }) });
     docker = new Docker({ socketPath: srv.socketPath });
   });
   test.after(async () => {
     if (docker) for (const c of await docker.listContainers({ all: true })) await docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
     await srv?.close();
     await reg?.stop();
+    network?.undo();
     for (const d of [root, state]) if (d) fs.rmSync(d, { recursive: true, force: true });
   });
 

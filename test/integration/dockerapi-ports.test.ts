@@ -86,6 +86,35 @@ else {
     assert.equal(fs.readdirSync(path.join(s.state, 'netns')), [], 'namespace removed');
     assert.equal(fs.readdirSync(path.join(conf, 'ipam', netw.name)).filter((f) => /^\d/.test(f)), [], 'IP released');
   });
+
+  test('the default network is a bridge network with an address (inspect shows it, the host reaches it); none is loopback only; host is the host\'s', async () => {
+    const r = await docker(s.socket, ['run', '-d', '--name', 'dflt', ref, 'sh', '-c', 'while :; do echo hello-bridge | nc -l -p 8080; done']);
+    assert.is(r.status, 0, r.stderr);
+    const [ip, viaNetworks, prefix, gw, mode] = (await docker(s.socket, ['inspect', '-f', '{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Networks.bridge.IPAddress}} {{.NetworkSettings.IPPrefixLen}} {{.NetworkSettings.Gateway}} {{.HostConfig.NetworkMode}}', 'dflt'])).stdout.trim().split(' ');
+    assert.ok(ip.startsWith(netw.prefix), `container ip ${ip} in ${netw.subnet}`);
+    assert.is(viaNetworks, ip);
+    assert.is(prefix, '24');
+    assert.ok(gw.startsWith(netw.prefix), `gateway ${gw}`);
+    assert.is(mode, 'default');
+    let got = '';
+    for (let i = 0; i < 50 && !got.includes('hello'); i++) { got = await read(ip, 8080); if (!got) await new Promise((x) => setTimeout(x, 100)); }
+    assert.match(got, /hello-bridge/);
+    assert.is((await docker(s.socket, ['rm', '-f', 'dflt'])).status, 0);
+    assert.equal(fs.readdirSync(path.join(s.state, 'netns')), [], 'namespace removed');
+
+    const ifaces = async (args: string[]) => {
+      const x = await docker(s.socket, ['run', '--rm', ...args, ref, 'cat', '/proc/net/dev']);
+      assert.is(x.status, 0, x.stderr);
+      return x.stdout.split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean).sort();
+    };
+    assert.equal(await ifaces(['--network', 'none']), ['lo']);
+    // the host's own interfaces (other containers' veths may come and go meanwhile): its bridge for this test, lo
+    const onHost = await ifaces(['--network', 'host']);
+    assert.ok(onHost.includes(netw.bridge) && onHost.includes('lo'), onHost.join(' '));
+    assert.equal(await ifaces([]), ['eth0', 'lo']);
+    const none = await docker(s.socket, ['run', '--rm', '--network', 'none', ref, 'true']);
+    assert.is(none.status, 0, none.stderr);
+  });
 }
 
 test.run();

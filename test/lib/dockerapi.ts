@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REPO, tmpDir } from './harness.js';
 import { startRegistry, killAndWait, type TestRegistry } from './registry.js';
+import { natChains, readSysctl, removePortmapChains, uniqueNetwork, writeSysctl } from './network.js';
 import { busyboxEntries, makeImage, makeLayer, writeLayout } from './image-builder.js';
 
 export const DOCKER_BIN = '/usr/local/bin/docker';
@@ -23,12 +24,43 @@ export interface ApiServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Containers made through the Docker API join a bridge network by default (as with dockerd): a
+ * test-only bridge and subnet whose config lives in `dir`; undo() puts back what the plugins changed
+ * on the host (the bridge, portmap's chains, ip_forward) and releases the netns dir's bind mount.
+ */
+export function testCniNetwork(dir: string, stateDir: string): { confDir: string; undo(): void } {
+  const netw = uniqueNetwork();
+  const chainsBefore = natChains();
+  const forwardBefore = readSysctl('net.ipv4.ip_forward');
+  const confDir = path.join(dir, 'test-cni');
+  fs.mkdirSync(confDir);
+  fs.writeFileSync(path.join(confDir, '10-test.conflist'), JSON.stringify({
+    cniVersion: '1.0.0', name: netw.name,
+    plugins: [
+      { type: 'bridge', bridge: netw.bridge, isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: netw.subnet }]], dataDir: path.join(dir, 'test-ipam') } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
+  }));
+  return {
+    confDir,
+    undo() {
+      unmountBelow(stateDir);
+      spawnSync('ip', ['link', 'del', netw.bridge], { stdio: 'ignore' });
+      removePortmapChains(chainsBefore);
+      writeSysctl('net.ipv4.ip_forward', forwardBefore);
+    },
+  };
+}
+
 export async function startApiServer(): Promise<ApiServer> {
   const root = tmpDir('berth-dapi-root-');
   const state = tmpDir('berth-dapi-state-');
   const socket = path.join(state, 'docker.sock');
+  // a caller that chose a CNI config (BERTH_CNI_CONF_DIR) cleans up after it itself
+  const network = process.env.BERTH_CNI_CONF_DIR ? undefined : testCniNetwork(root, state);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'dockerapi/main.ts'), '--socket', socket, '--root', root, '--state', state, '--debug'],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(network ? { BERTH_CNI_CONF_DIR: network.confDir } : {}) } });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
@@ -49,6 +81,8 @@ export async function startApiServer(): Promise<ApiServer> {
       await Promise.race([new Promise((r) => child.once('exit', r)), new Promise((r) => setTimeout(r, 5000))]);
       await killAndWait(child);
       unmountBelow(root);
+      unmountBelow(state);
+      network?.undo();
       fs.rmSync(root, { recursive: true, force: true });
       fs.rmSync(state, { recursive: true, force: true });
     },

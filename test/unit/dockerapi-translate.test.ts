@@ -34,6 +34,9 @@ test('create: Config and HostConfig fields map onto the container service reques
   assert.is(r.cpus, 1.5);
   assert.is(r.pidsLimit, undefined);
   assert.is(r.network, 'host');
+  // the docker CLI's default network mode is a bridge network, as with dockerd; none is loopback only
+  for (const NetworkMode of [undefined, 'default', 'bridge']) assert.is(toCreateRequest({ Image: 'x', HostConfig: { NetworkMode } }, undefined).network, 'bridge');
+  assert.is(toCreateRequest({ Image: 'x', HostConfig: { NetworkMode: 'none' } }, undefined).network, 'none');
   assert.is(r.restartPolicy, 'on-failure');
   assert.is(r.seccompProfile, 'unconfined');
   assert.is(r.noNewPrivileges, true);
