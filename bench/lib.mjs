@@ -48,3 +48,35 @@ export function peakRssKiB(cmd, args) {
 export function have(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 }
+
+// ---- per-process memory and process tree, from /proc (the CRI bench) -------------------------
+
+/** Resident set of a live process in KiB (VmRSS); undefined once it is gone. */
+export function rssKiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch { return undefined; }
+}
+
+/** Proportional set in KiB: shared pages (one static binary's text, mapped by every monitor) counted once overall. */
+export function pssKiB(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch { return undefined; }
+}
+
+/** Parent pid and command name (comm) of a live process. */
+export function procInfo(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const close = stat.lastIndexOf(')'); // comm may hold spaces and parentheses
+  return { comm: stat.slice(stat.indexOf('(') + 1, close), ppid: Number(stat.slice(close + 2).split(' ')[1]) };
+}
+
+/** Unmounts everything mounted at or below `dir`, deepest first (what daemons under a temp root leave). */
+export function unmountUnder(dir) {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4])
+    .filter((p) => p && (p === dir || p.startsWith(dir + '/')));
+  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+}
