@@ -40,8 +40,8 @@ function invoke(command: CniCommand, list: ConfList, plugin: PluginConf, rt: Run
   });
 }
 
-export async function addNetworkList(list: ConfList, rt: RuntimeConf, o: ClientOptions): Promise<CniResult> {
-  let prev: CniResult | undefined;
+/** `prev`: a result to chain onto (the native bridge driver's, for portmap). */
+export async function addNetworkList(list: ConfList, rt: RuntimeConf, o: ClientOptions, prev?: CniResult): Promise<CniResult> {
   for (const plugin of list.plugins) {
     const r = await invoke('ADD', list, plugin, rt, prev, o);
     // ADD must print a result; a chained plugin that prints nothing would break the chain silently.

@@ -79,10 +79,13 @@ export function listConfFiles(dir: string): string[] {
 
 export interface LoadedConfig { confList: ConfList; source: string }
 
+/** LoadedConfig.source of the built-in network (the one the native driver may run). */
+export const BUILTIN_SOURCE = 'built-in default';
+
 /** The network to use: first file in `confDir`, else the built-in default when `fallback` is given. */
 export function loadNetworkConfig(confDir: string, fallback?: DefaultNetworkOptions): LoadedConfig | undefined {
   const files = listConfFiles(confDir);
   if (files.length) return { confList: readConfFile(files[0]), source: files[0] };
-  if (fallback) return { confList: defaultConfList(fallback), source: 'built-in default' };
+  if (fallback) return { confList: defaultConfList(fallback), source: BUILTIN_SOURCE };
   return undefined;
 }

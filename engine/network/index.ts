@@ -1,5 +1,7 @@
 // The container service's networking (CRI pod networking, `berth run --network bridge -p h:c`):
-// berth-owned network namespaces plus a CNI 1.0 client driving the configured plugins.
+// berth-owned network namespaces plus a CNI 1.0 client driving the configured plugins. The built-in
+// network runs natively (native-bridge.ts: one exec instead of four plugin execs) unless
+// BERTH_NET_DRIVER=cni; any network from a config dir or the caller always runs through CNI.
 //
 //   const net = new NetworkManager({ dataDir: '/var/lib/berth/network' });
 //   const { netnsPath, ips } = await net.setupNetwork({ id, portMappings: [...] });
@@ -14,9 +16,11 @@ import { lockFile, type FileLock } from '../../lib/file-lock.js';
 import { schemaValidator } from '../../lib/schema-validator.js';
 import { addNetworkList, checkNetworkList, delNetworkList, type PortMapping, type RuntimeConf, type ClientOptions } from './cni-client.js';
 import { DEFAULT_CNI_PATH, DEFAULT_CONF_DIR, loadNetworkConfig, loopbackConfList, type DefaultNetworkOptions, type LoadedConfig } from './cni-config.js';
+import { nativeAdd, nativeBridgeFor, nativeCheck, nativeDel, newHostVeth, type NativeBridge } from './native-bridge.js';
+import { nativeBinary } from '../../lib/paths.js';
 import { cniArgs, findPlugin } from './cni-exec.js';
 import type { CniResult, ConfList } from './cni-schemas.js';
-import { DEFAULT_NETNS_DIR, NetnsStore, checkNetnsId } from './netns.js';
+import { DEFAULT_NETNS_DIR, NetnsStore, checkNetnsId, isNamespaceFile } from './netns.js';
 import { RecordStore, portMappingSchema, type NetworkRecord } from './network-record.js';
 
 export type { PortMapping } from './cni-client.js';
@@ -40,6 +44,34 @@ export interface NetworkOptions {
   ifName?: string;
   /** Per plugin call. */
   timeoutMs?: number;
+  /** 'auto' (default; BERTH_NET_DRIVER overrides): the built-in network natively, others by CNI. 'cni': CNI for all. */
+  driver?: NetworkDriver;
+}
+
+export type NetworkDriver = 'auto' | 'cni';
+
+function driverFrom(opt: NetworkDriver | undefined): NetworkDriver {
+  const v = opt ?? process.env.BERTH_NET_DRIVER ?? 'auto';
+  if (v === 'native') return 'auto'; // native is only ever for the built-in network
+  if (v !== 'auto' && v !== 'cni') throw invalidArgument(`BERTH_NET_DRIVER=${v}: use auto (default) or cni`);
+  return v;
+}
+
+/**
+ * The built-in network's settings from BERTH_DEFAULT_NETWORK (JSON: name, bridge, subnet, ipMasq, mtu),
+ * so an operator or a test can move it off berth0/10.88.0.0/16 without writing a conflist.
+ */
+function defaultNetworkFromEnv(): Omit<DefaultNetworkOptions, 'dataDir'> | undefined {
+  const raw = process.env.BERTH_DEFAULT_NETWORK;
+  if (!raw) return undefined;
+  let v: unknown;
+  try { v = JSON.parse(raw); } catch { throw invalidArgument('BERTH_DEFAULT_NETWORK is not JSON'); }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalidArgument('BERTH_DEFAULT_NETWORK must be a JSON object');
+  const { name, bridge, subnet, ipMasq, mtu } = v as Record<string, unknown>;
+  for (const [k, x] of Object.entries({ name, bridge, subnet })) if (x !== undefined && typeof x !== 'string') throw invalidArgument(`BERTH_DEFAULT_NETWORK.${k} must be a string`);
+  if (ipMasq !== undefined && typeof ipMasq !== 'boolean') throw invalidArgument('BERTH_DEFAULT_NETWORK.ipMasq must be a boolean');
+  if (mtu !== undefined && !Number.isInteger(mtu)) throw invalidArgument('BERTH_DEFAULT_NETWORK.mtu must be an integer');
+  return { name, bridge, subnet, ipMasq, mtu } as Omit<DefaultNetworkOptions, 'dataDir'>;
 }
 
 export interface PortMappingInput {
@@ -116,6 +148,7 @@ export class NetworkManager {
   private readonly records: RecordStore;
   private readonly client: ClientOptions;
   private readonly queues = new Map<string, Promise<unknown>>();
+  readonly driver: NetworkDriver;
 
   constructor(private readonly opts: NetworkOptions = {}) {
     this.dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
@@ -125,12 +158,18 @@ export class NetworkManager {
     this.netns = new NetnsStore(opts.netnsDir ?? DEFAULT_NETNS_DIR);
     this.records = new RecordStore(path.join(this.dataDir, 'results'));
     this.client = { cniPath: this.cniPath, timeoutMs: opts.timeoutMs ?? 30_000 };
+    this.driver = driverFrom(opts.driver);
+  }
+
+  /** How `cfg` is run: natively when it is the built-in network and the driver allows, else undefined (CNI). */
+  private nativeFor(cfg: LoadedConfig): NativeBridge | undefined {
+    return this.driver === 'cni' ? undefined : nativeBridgeFor(cfg);
   }
 
   /** The network pods join now (config dir, explicit list, or built-in); undefined when none. */
   config(): LoadedConfig | undefined {
     if (this.opts.confList) return { confList: this.opts.confList, source: 'caller' };
-    const fallback = this.opts.defaultNetwork === false ? undefined : { ...(this.opts.defaultNetwork ?? {}), dataDir: path.join(this.dataDir, 'ipam') };
+    const fallback = this.opts.defaultNetwork === false ? undefined : { ...(this.opts.defaultNetwork ?? defaultNetworkFromEnv() ?? {}), dataDir: path.join(this.dataDir, 'ipam') };
     return loadNetworkConfig(this.confDir, fallback);
   }
 
@@ -143,6 +182,11 @@ export class NetworkManager {
       return { ready: false, reason: 'NetworkPluginNotReady', message: `network config is invalid: ${(e as Error).message}` };
     }
     if (!cfg) return { ready: false, reason: 'NetworkPluginNotReady', message: `no CNI network config found in ${this.confDir}` };
+    if (this.nativeFor(cfg)) {
+      // portmap is only run when ports are published; a missing one fails those setups alone
+      try { nativeBinary('berth-netns'); } catch (e) { return { ready: false, reason: 'NetworkPluginNotReady', message: (e as Error).message }; }
+      return { ready: true };
+    }
     const missing = [...cfg.confList.plugins.map((p) => p.type), 'loopback'].filter((t) => !findPlugin(t, this.cniPath));
     if (missing.length) return { ready: false, reason: 'NetworkPluginNotReady', message: `CNI plugins not found in ${this.cniPath.join(':')}: ${[...new Set(missing)].join(', ')}` };
     return { ready: true };
@@ -181,6 +225,11 @@ export class NetworkManager {
     return this.serialized(id, async () => {
       const rec = this.records.read(id);
       if (!rec || rec.phase !== 'ready' || !rec.result) throw notFound(`container ${id} has no network attached`);
+      if (rec.driver === 'native') {
+        // portmap is not CHECKed: Debian's fails for IPv4-only hostPorts (see README)
+        const nb = this.nativeRecordBridge(rec);
+        return nativeCheck(nb, id, { netnsPath: rec.netnsPath, hostVeth: rec.hostVeth as string, ifName: rec.ifName, result: rec.result, timeoutMs: this.client.timeoutMs });
+      }
       await checkNetworkList(rec.confList as ConfList, this.runtimeConf(rec, rec.netnsPath), rec.result, this.client);
     });
   }
@@ -220,34 +269,109 @@ export class NetworkManager {
       if (!fs.existsSync(netnsPath)) throw notFound(`network namespace ${netnsPath} does not exist`);
     }
     const ownsNetns = netnsPath === undefined;
+    const native = this.nativeFor(cfg);
+    if (native) return this.doNativeSetup(req, cfg, native, portMappings);
     if (ownsNetns) netnsPath = this.netns.exists(req.id) ? this.netns.path(req.id) : this.netns.create(req.id);
     const rec: NetworkRecord = {
       id: req.id, phase: 'adding', netnsPath: netnsPath as string, ownsNetns, ifName: this.ifName, confList: cfg.confList,
       configSource: cfg.source, portMappings, created: new Date().toISOString(),
     };
     if (req.args) rec.args = { ...req.args };
-    this.records.write(rec);
-    try {
+    return this.attach(rec, async () => {
       const rt = this.runtimeConf(rec, rec.netnsPath);
       rec.loopback = await addNetworkList(loopbackConfList(), { ...rt, ifName: 'lo' }, this.client);
       rec.result = await addNetworkList(cfg.confList, rt, this.client);
+    });
+  }
+
+  // The record is written before ADD (phase adding) so a crash mid-ADD still gets its DEL.
+  private async attach(rec: NetworkRecord, add: () => Promise<void>): Promise<NetworkSetup> {
+    this.records.write(rec);
+    try {
+      await add();
       rec.phase = 'ready';
       this.records.write(rec);
     } catch (e) {
-      // Undo what the plugins did before the failure; the ADD error is what the caller must see.
+      // Undo what ADD did before the failure; the ADD error is what the caller must see.
       // A DEL that fails here would fail on every retry too (typically the same bad config), so
       // the record and the namespace go regardless: nothing would ever clean them up otherwise.
-      await this.doTeardown(req.id, true).catch(() => undefined);
+      await this.doTeardown(rec.id, true).catch(() => undefined);
       throw e;
     }
     return this.describe(rec);
   }
 
+  // The record carries the host veth's name before anything exists; then the address, one
+  // berth-netns exec, and portmap only when ports are published.
+  private async doNativeSetup(req: SetupRequest, cfg: LoadedConfig, nb: NativeBridge, portMappings: PortMapping[]): Promise<NetworkSetup> {
+    const ownsNetns = req.netnsPath === undefined;
+    let netnsPath = req.netnsPath as string;
+    let create = false;
+    if (ownsNetns) {
+      // a namespace left by a crash is reused, as on the CNI path
+      create = !this.netns.exists(req.id);
+      netnsPath = create ? this.netns.prepare(req.id) : this.netns.path(req.id);
+    }
+    const rec: NetworkRecord = {
+      id: req.id, phase: 'adding', netnsPath, ownsNetns, ifName: this.ifName, confList: cfg.confList,
+      configSource: cfg.source, portMappings, created: new Date().toISOString(), driver: 'native', hostVeth: newHostVeth(),
+    };
+    if (req.args) rec.args = { ...req.args };
+    return this.attach(rec, async () => {
+      const ip = await nb.ipam.allocate(req.id, this.ifName);
+      const made = await nativeAdd(nb, { id: req.id, netnsPath, create, ifName: this.ifName, hostVeth: rec.hostVeth as string, timeoutMs: this.client.timeoutMs }, ip);
+      rec.loopback = made.loopback;
+      rec.result = made.result;
+      if (portMappings.length && nb.chained.plugins.length) {
+        rec.result = await addNetworkList(nb.chained, this.runtimeConf(rec, netnsPath), this.client, made.result);
+      }
+    });
+  }
+
+  /** The native driver for a record it made: from the record's own config, not today's. */
+  private nativeRecordBridge(rec: NetworkRecord): NativeBridge {
+    const nb = nativeBridgeFor({ confList: rec.confList as ConfList, source: rec.configSource });
+    if (!nb) throw new BerthError('DATA_LOSS', `network record ${rec.id}: driver native but its config is not the built-in bridge network`);
+    return nb;
+  }
+
+  private async doNativeTeardown(rec: NetworkRecord, force: boolean): Promise<void> {
+    const nb = this.nativeRecordBridge(rec);
+    const timeoutMs = this.client.timeoutMs;
+    const steps: (() => Promise<unknown>)[] = [
+      // Deleting a veth waits for the kernel's synchronize_net (10-30 ms here); unmounting the
+      // namespace we own is free and the pair goes with it moments later (the kernel's netns
+      // cleanup). A caller's namespace stays, so there the pair is deleted.
+      rec.ownsNetns ? async () => this.netns.remove(rec.id)
+        : () => nativeDel(rec.id, { netnsPath: rec.netnsPath, hostVeth: rec.hostVeth, keepNetns: true, timeoutMs }),
+      () => nb.ipam.release(rec.id, rec.ifName),
+    ];
+    if ((rec.portMappings as PortMapping[]).length && nb.chained.plugins.length) {
+      const netns = isNamespaceFile(rec.netnsPath) ? rec.netnsPath : '';
+      steps.unshift(() => delNetworkList(nb.chained, this.runtimeConf(rec, netns), rec.result, this.client));
+    }
+    // Unforced, the first failure stops here and keeps the record for a retry; forced (undoing a
+    // failed ADD), every step is tried and the record goes regardless, as on the CNI path.
+    let failure: unknown;
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (e) {
+        failure ??= e;
+        if (!force) throw e;
+      }
+    }
+    this.forget(rec);
+    if (failure) throw failure;
+  }
+
   private async doTeardown(id: string, force = false): Promise<void> {
     const rec = this.records.read(id);
     if (!rec) return;
+    if (rec.driver === 'native') return this.doNativeTeardown(rec, force);
     // Plugins accept DEL without a namespace when it is gone (the spec requires it): release IPAM anyway.
-    const netns = fs.existsSync(rec.netnsPath) ? rec.netnsPath : '';
+    // A file that is no namespace any more (a reboot, a lost mount) counts as gone: plugins refuse it.
+    const netns = isNamespaceFile(rec.netnsPath) ? rec.netnsPath : '';
     const rt = this.runtimeConf(rec, netns);
     try {
       await delNetworkList(rec.confList as ConfList, rt, rec.result, this.client);

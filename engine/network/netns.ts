@@ -26,6 +26,18 @@ function isMounted(file: string): boolean {
   }
 }
 
+/**
+ * True when `file` is a network namespace now (an nsfs bind mount, or /proc/PID/ns/net), not the
+ * empty file a reboot or a lost mount leaves behind: every nsfs inode sits on the one nsfs device.
+ */
+export function isNamespaceFile(file: string): boolean {
+  try {
+    return fs.statSync(file).dev === fs.statSync('/proc/self/ns/net').dev;
+  } catch {
+    return false;
+  }
+}
+
 function isMountPoint(dir: string): boolean {
   const target = path.resolve(dir);
   const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
@@ -53,11 +65,20 @@ export class NetnsStore {
     return isMounted(this.path(id));
   }
 
-  /** Create the namespace `id`; ALREADY_EXISTS if it is there. Returns its path. */
-  create(id: string): string {
+  /**
+   * Where a creator (berth-netns --create) may bind-mount the namespace `id`: the directory made a
+   * shared mount point first. ALREADY_EXISTS if a namespace is there.
+   */
+  prepare(id: string): string {
     const p = this.path(id);
     ensureSharedDir(this.dir);
     if (isMounted(p)) throw alreadyExists(`network namespace ${p} already exists`);
+    return p;
+  }
+
+  /** Create the namespace `id`; ALREADY_EXISTS if it is there. Returns its path. */
+  create(id: string): string {
+    const p = this.prepare(id);
     // A stale empty file (crash between create and mount) is reused; anything mounted is not.
     fs.writeFileSync(p, '', { mode: 0o444 });
     const r = spawnSync('unshare', [`--net=${p}`, 'true'], { encoding: 'utf8', timeout: 10_000 });

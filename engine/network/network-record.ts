@@ -39,6 +39,9 @@ export const networkRecordSchema = {
     loopback: resultSchema,
     result: resultSchema,
     created: { type: 'string' },
+    // set by the native bridge driver (native-bridge.ts): teardown follows it, whatever BERTH_NET_DRIVER says now
+    driver: { enum: ['cni', 'native'] },
+    hostVeth: { type: 'string' },
   },
 } as const;
 export type NetworkRecord = FromSchema<typeof networkRecordSchema>;

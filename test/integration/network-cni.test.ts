@@ -1,5 +1,6 @@
 // CNI pod networking on the real kernel: two berth netns on a test bridge reach each other, the host
 // reaches a pod, a hostPort maps to a pod, DEL frees everything, and the test leaves no trace.
+// driver 'cni': the built-in network through the plugins (network-native.test.ts runs it natively).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -28,7 +29,7 @@ if (reason) {
   const forwardBefore = readSysctl('net.ipv4.ip_forward');
   const mgr = new NetworkManager({
     dataDir, netnsDir, confDir: path.join(work, 'no-such-dir'),
-    defaultNetwork: { name: net.name, bridge: net.bridge, subnet: net.subnet, ipMasq: false },
+    defaultNetwork: { name: net.name, bridge: net.bridge, subnet: net.subnet, ipMasq: false }, driver: 'cni',
   });
   const hostPort = 20000 + Math.floor(Math.random() * 10000);
   const children: ChildProcess[] = [];
@@ -54,11 +55,11 @@ if (reason) {
 
   test('NetworkReady reflects config and plugins', () => {
     assert.equal(mgr.networkReady(), { ready: true });
-    const none = new NetworkManager({ dataDir, netnsDir, confDir: path.join(work, 'no-such-dir'), defaultNetwork: false });
+    const none = new NetworkManager({ dataDir, netnsDir, confDir: path.join(work, 'no-such-dir'), defaultNetwork: false, driver: 'cni' });
     const r = none.networkReady();
     assert.is(r.ready, false);
     assert.match(r.message ?? '', /no CNI network config found/);
-    const noPlugins = new NetworkManager({ dataDir, netnsDir, cniPath: [path.join(work, 'empty')], confDir: path.join(work, 'no-such-dir') });
+    const noPlugins = new NetworkManager({ dataDir, netnsDir, cniPath: [path.join(work, 'empty')], confDir: path.join(work, 'no-such-dir'), driver: 'cni' });
     assert.match(noPlugins.networkReady().message ?? '', /CNI plugins not found .*bridge, portmap, loopback/);
   });
 

@@ -26,8 +26,10 @@ export interface ApiServer {
 
 /**
  * Containers made through the Docker API join a bridge network by default (as with dockerd): a
- * test-only bridge and subnet whose config lives in `dir`; undo() puts back what the plugins changed
- * on the host (the bridge, portmap's chains, ip_forward) and releases the netns dir's bind mount.
+ * test-only bridge and subnet as berth's built-in network (BERTH_DEFAULT_NETWORK, inherited by a
+ * server process; `confDir` is empty), so it runs natively unless BERTH_NET_DRIVER=cni. undo() puts
+ * back what setup changed on the host (the bridge, portmap's chains, ip_forward) and releases the
+ * netns dir's bind mount.
  */
 export function testCniNetwork(dir: string, stateDir: string): { confDir: string; undo(): void } {
   const netw = uniqueNetwork();
@@ -35,16 +37,11 @@ export function testCniNetwork(dir: string, stateDir: string): { confDir: string
   const forwardBefore = readSysctl('net.ipv4.ip_forward');
   const confDir = path.join(dir, 'test-cni');
   fs.mkdirSync(confDir);
-  fs.writeFileSync(path.join(confDir, '10-test.conflist'), JSON.stringify({
-    cniVersion: '1.0.0', name: netw.name,
-    plugins: [
-      { type: 'bridge', bridge: netw.bridge, isGateway: true, ipMasq: false, ipam: { type: 'host-local', ranges: [[{ subnet: netw.subnet }]], dataDir: path.join(dir, 'test-ipam') } },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }));
+  process.env.BERTH_DEFAULT_NETWORK = JSON.stringify({ name: netw.name, bridge: netw.bridge, subnet: netw.subnet, ipMasq: false });
   return {
     confDir,
     undo() {
+      delete process.env.BERTH_DEFAULT_NETWORK;
       unmountBelow(stateDir);
       spawnSync('ip', ['link', 'del', netw.bridge], { stdio: 'ignore' });
       removePortmapChains(chainsBefore);

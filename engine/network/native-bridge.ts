@@ -1,0 +1,125 @@
+// The native driver for berth's built-in bridge network: one exec of native/build/berth-netns
+// (rtnetlink) does what the loopback, bridge and host-local plugins do in three to four Go execs,
+// with addresses from host-local's own store (host-local-ipam.ts). Results keep the CNI bridge
+// plugin's shape (bridge, host veth, pod interface; one IP on interface 2), so records, inspect and
+// CRI read the same either way, and portmap can chain onto them when ports are published.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import { BerthError, internal } from '../../lib/errors.js';
+import { nativeBinary } from '../../lib/paths.js';
+import { BUILTIN_SOURCE, type LoadedConfig } from './cni-config.js';
+import type { CniResult, ConfList } from './cni-schemas.js';
+import { HostLocalIpam, parseIpv4Subnet, type Allocation } from './host-local-ipam.js';
+
+export interface NativeBridge {
+  network: string;
+  bridge: string;
+  mtu?: number;
+  hairpin: boolean;
+  ipam: HostLocalIpam;
+  /** The plugins after bridge (portmap): run through CNI, and only when ports are published. */
+  chained: ConfList;
+}
+
+/**
+ * The built-in network as the native driver runs it; undefined when this config is not the
+ * built-in one or uses what the driver does not do (IPv6, ipMasq): those stay on CNI.
+ */
+export function nativeBridgeFor(cfg: LoadedConfig): NativeBridge | undefined {
+  if (cfg.source !== BUILTIN_SOURCE) return undefined;
+  const [bridge, ...rest] = cfg.confList.plugins as Record<string, any>[];
+  if (bridge?.type !== 'bridge' || bridge.isGateway !== true || bridge.ipMasq || bridge.ipam?.type !== 'host-local') return undefined;
+  const ranges = bridge.ipam.ranges as { subnet: string; gateway?: string; rangeStart?: string; rangeEnd?: string }[][] | undefined;
+  if (ranges?.length !== 1 || ranges[0].length !== 1 || ranges[0][0].rangeStart || ranges[0][0].rangeEnd) return undefined;
+  const subnet = parseIpv4Subnet(ranges[0][0].subnet);
+  if (!subnet || rest.some((p) => p.type !== 'portmap')) return undefined;
+  return {
+    network: cfg.confList.name, bridge: bridge.bridge, mtu: bridge.mtu, hairpin: Boolean(bridge.hairpinMode),
+    ipam: new HostLocalIpam(bridge.ipam.dataDir, cfg.confList.name, subnet, ranges[0][0].gateway),
+    chained: { ...cfg.confList, plugins: rest as ConfList['plugins'] },
+  };
+}
+
+/** A host-side name like the bridge plugin's (veth + 8 hex digits). */
+export function newHostVeth(): string {
+  return `veth${crypto.randomBytes(4).toString('hex')}`;
+}
+
+function runNetns(args: string[], what: string, timeoutMs: number): Promise<string> {
+  const bin = nativeBinary('berth-netns');
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d: Buffer) => { out += d; });
+    child.stderr.on('data', (d: Buffer) => { err += d; });
+    child.on('error', (e) => { clearTimeout(timer); reject(internal(`${what}: cannot execute ${bin}: ${e.message}`)); });
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      if (status === 0) return resolve(out);
+      const why = err.trim().replace(/^berth-netns: /, '') || (signal ? `killed by ${signal}` : `exit status ${status}`);
+      const code = /: File exists$/.test(why) ? 'ALREADY_EXISTS' : 'INTERNAL';
+      reject(new BerthError(code, `${what}: ${why}`));
+    });
+  });
+}
+
+export interface NativeAdd {
+  id: string;
+  netnsPath: string;
+  /** berth-netns makes the namespace (bind mount on netnsPath) */
+  create: boolean;
+  ifName: string;
+  hostVeth: string;
+  timeoutMs: number;
+}
+
+/** Address, namespace, veth pair, bridge: the bridge plugin's result and loopback's. */
+export async function nativeAdd(nb: NativeBridge, a: NativeAdd, ip: Allocation): Promise<{ result: CniResult; loopback: CniResult }> {
+  const args = ['add', '--netns', a.netnsPath, '--bridge', nb.bridge, '--gateway', ip.gateway, '--address', ip.address,
+    '--prefix', String(ip.prefixLength), '--host-veth', a.hostVeth, '--ifname', a.ifName];
+  if (a.create) args.push('--create');
+  if (nb.hairpin) args.push('--hairpin');
+  if (nb.mtu) args.push('--mtu', String(nb.mtu));
+  const out = await runNetns(args, `native bridge network ADD for ${a.id}`, a.timeoutMs);
+  let macs: { bridgeMac: string; hostMac: string; mac: string };
+  try { macs = JSON.parse(out); } catch { throw internal(`berth-netns printed something that is not JSON: ${out.slice(0, 200)}`); }
+  const result: CniResult = {
+    cniVersion: '1.0.0',
+    interfaces: [
+      { name: nb.bridge, mac: macs.bridgeMac },
+      { name: a.hostVeth, mac: macs.hostMac },
+      { name: a.ifName, mac: macs.mac, sandbox: a.netnsPath },
+    ],
+    ips: [{ interface: 2, address: `${ip.address}/${ip.prefixLength}`, gateway: ip.gateway }],
+    routes: [{ dst: '0.0.0.0/0' }],
+    dns: {},
+  };
+  const loopback: CniResult = {
+    cniVersion: '1.0.0',
+    interfaces: [{ name: 'lo', mac: '00:00:00:00:00:00', sandbox: a.netnsPath }],
+    ips: [{ interface: 0, address: '127.0.0.1/8' }, { interface: 0, address: '::1/128' }],
+    dns: {},
+  };
+  return { result, loopback };
+}
+
+/** Delete the veth pair and (unless the namespace is the caller's) the namespace. Idempotent. */
+export function nativeDel(id: string, o: { netnsPath: string; hostVeth?: string; keepNetns: boolean; timeoutMs: number }): Promise<string> {
+  const args = ['del', '--netns', o.netnsPath];
+  if (o.hostVeth) args.push('--host-veth', o.hostVeth);
+  if (o.keepNetns) args.push('--keep-netns');
+  return runNetns(args, `native bridge network DEL for ${id}`, o.timeoutMs);
+}
+
+/** Rejects (FAILED_PRECONDITION) with the first drift from what ADD made. */
+export async function nativeCheck(nb: NativeBridge, id: string, o: { netnsPath: string; hostVeth: string; ifName: string; result: CniResult; timeoutMs: number }): Promise<void> {
+  const [address, prefix] = (o.result.ips?.[0]?.address ?? '').split('/');
+  try {
+    await runNetns(['check', '--netns', o.netnsPath, '--bridge', nb.bridge, '--host-veth', o.hostVeth, '--ifname', o.ifName,
+      '--address', address, '--prefix', prefix], `native bridge network CHECK for ${id} failed`, o.timeoutMs);
+  } catch (e) {
+    throw new BerthError('FAILED_PRECONDITION', (e as Error).message);
+  }
+}
