@@ -129,6 +129,9 @@ export function translateContainer(config: Msg, sb: SandboxJoin, ids: { cgroupLe
     hostname: sb.view.record.hostname,
     tty: Boolean(config.tty),
     stdin: Boolean(config.stdin),
+    // As containerd: a terminal's stdin stays open when its client leaves, so `kubectl attach -it`
+    // can come back; without a terminal, stdin_once decides.
+    stdinOnce: Boolean(config.stdin) && Boolean(config.stdin_once) && !config.tty,
     readonlyRootfs: Boolean(sc.readonly_rootfs),
     privileged: Boolean(sc.privileged),
     capAdd: sc.capabilities?.add_capabilities ?? [],
@@ -180,3 +183,20 @@ export function linuxResourcesFromCri(res: Msg): LinuxResources {
   return out as LinuxResources;
 }
 
+
+/**
+ * The inverse, for ContainerStatus.resources: the container's limits as last set, read from its
+ * bundle's config.json (which UpdateContainerResources rewrites), as containerd reports them.
+ */
+export function criResourcesFromSpec(spec: { process?: { oomScoreAdj?: number }; linux?: { resources?: LinuxResources } }): Msg {
+  const r = (spec.linux?.resources ?? {}) as Msg;
+  const linux: Msg = {
+    cpu_period: r.cpu?.period ?? 0, cpu_quota: r.cpu?.quota ?? 0, cpu_shares: r.cpu?.shares ?? 0,
+    cpuset_cpus: r.cpu?.cpus ?? '', cpuset_mems: r.cpu?.mems ?? '',
+    memory_limit_in_bytes: r.memory?.limit ?? 0, memory_swap_limit_in_bytes: r.memory?.swap ?? 0,
+    oom_score_adj: spec.process?.oomScoreAdj ?? 0,
+    hugepage_limits: (r.hugepageLimits ?? []).map((h: Msg) => ({ page_size: h.pageSize, limit: h.limit })),
+    unified: { ...(r.unified ?? {}) },
+  };
+  return { linux };
+}

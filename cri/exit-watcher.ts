@@ -1,17 +1,18 @@
 // CONTAINER_STOPPED_EVENT for every way a container ends: StopContainer, a forced RemoveContainer,
 // and a process that exits by itself (or is OOM-killed), which no RPC sees. Each running CRI
 // container has one waiter on its monitor's exit status file; whichever notices the exit first
-// emits the event, once per run.
+// emits the event, once per run. A pod's pause container is watched the same way, its event
+// carrying the sandbox id (as containerd reports a sandbox's end).
 import { isBerthError } from '../lib/errors.js';
 import type { CriContext } from './context.js';
 
 export class ExitWatcher {
-  private running = new Map<string, { sandboxId: string; ac: AbortController }>();
+  private running = new Map<string, { sandboxId: string; eventId: string; ac: AbortController }>();
 
   constructor(private ctx: CriContext) {}
 
-  /** Watch a started container until it exits. Watching it again is a no-op. */
-  watch(containerId: string, sandboxId: string): void {
+  /** Watch a started container until it exits; `eventId`: the id its event names. Watching it again is a no-op. */
+  watch(containerId: string, sandboxId: string, eventId = containerId): void {
     if (this.running.has(containerId)) return;
     let monitor;
     try { monitor = this.ctx.svc.monitorOf(containerId); } catch (e) {
@@ -19,7 +20,7 @@ export class ExitWatcher {
       throw e;
     }
     const ac = new AbortController();
-    this.running.set(containerId, { sandboxId, ac });
+    this.running.set(containerId, { sandboxId, eventId, ac });
     monitor.waitExit({ signal: ac.signal }).then(
       () => this.exited(containerId),
       (e) => { if (!ac.signal.aborted) this.ctx.log(`watching container ${containerId}: ${(e as Error).message}`); },
@@ -32,11 +33,12 @@ export class ExitWatcher {
     if (!w) return;
     this.running.delete(containerId);
     w.ac.abort();
-    this.ctx.emit(containerId, 'CONTAINER_STOPPED_EVENT', w.sandboxId);
+    this.ctx.emit(w.eventId, 'CONTAINER_STOPPED_EVENT', w.sandboxId);
   }
 
-  /** The server starts: watch the CRI containers still running (they outlive a server restart). */
+  /** The server starts: watch the CRI containers and pods still running (they outlive a server restart). */
   watchRunning(): void {
+    for (const sb of this.ctx.sandboxes.list()) if (sb.ready && sb.record.pauseId) this.watch(sb.record.pauseId, sb.record.id, sb.record.id);
     for (const r of this.ctx.records.containers.list()) {
       try {
         const v = this.ctx.svc.view(this.ctx.svc.resolve(r.id));

@@ -9,8 +9,9 @@ import type { ContainerView } from '../engine/service.js';
 import type { CriContext } from './context.js';
 import type { CriContainerRecord } from './records.js';
 import type { Msg } from './grpc-status.js';
-import { linuxResourcesFromCri, translateContainer } from './container-config.js';
+import { criResourcesFromSpec, linuxResourcesFromCri, translateContainer } from './container-config.js';
 import { updateResources } from '../engine/update-resources.js';
+import { readJson } from '../lib/atomic-write.js';
 import { isoToNs, nowNs } from './timestamps.js';
 
 export interface CriContainerView { record: CriContainerRecord; engine?: ContainerView }
@@ -62,6 +63,12 @@ export async function removeContainer(ctx: CriContext, id: string): Promise<void
   ctx.emit(rec.id, 'CONTAINER_DELETED_EVENT', rec.sandboxId);
 }
 
+function resourcesOf(e: ContainerView | undefined): Msg | null {
+  if (!e) return null;
+  // a container being removed has no bundle left: no resources to report
+  try { return criResourcesFromSpec(readJson(path.join(e.record.bundle, 'config.json'))); } catch { return null; }
+}
+
 export function containerStatus(ctx: CriContext, v: CriContainerView) {
   const r = v.record;
   const e = v.engine;
@@ -80,7 +87,7 @@ export function containerStatus(ctx: CriContext, v: CriContainerView) {
     id: r.id, metadata: r.metadata, state: criState(v), created_at: r.createdAt,
     started_at: startedNs, finished_at: finishedNs, exit_code: exit?.exitCode ?? 0,
     image: imageSpec(r), image_ref: r.imageRef ?? '', reason, message, labels: r.labels, annotations: r.annotations,
-    mounts: r.mounts ?? [], log_path: r.logPath, image_id: r.imageRef ?? '',
+    mounts: r.mounts ?? [], log_path: r.logPath, image_id: r.imageRef ?? '', resources: resourcesOf(e),
   };
 }
 

@@ -35,9 +35,20 @@ export function sandboxStatus(v: SandboxView) {
 export function sandboxHandlers(ctx: CriContext) {
   const sb = ctx.sandboxes;
   return {
-    RunPodSandbox: async (req: Msg) => ({ pod_sandbox_id: await sb.run(req.config, req.runtime_handler ?? '') }),
+    // As containerd, a pod's own lifecycle is reported as container events naming the sandbox id;
+    // its STOPPED event comes from the pause container's exit (StopPodSandbox or by itself).
+    RunPodSandbox: async (req: Msg) => {
+      const id = await sb.run(req.config, req.runtime_handler ?? '');
+      ctx.emit(id, 'CONTAINER_CREATED_EVENT', id);
+      const { pauseId } = ctx.records.sandboxes.get(id);
+      if (pauseId) ctx.exits.watch(pauseId, id, id);
+      ctx.emit(id, 'CONTAINER_STARTED_EVENT', id);
+      return { pod_sandbox_id: id };
+    },
     StopPodSandbox: async (req: Msg) => {
+      const { pauseId } = sb.get(req.pod_sandbox_id).record;
       await sb.stop(req.pod_sandbox_id, (id, t) => stopContainer(ctx, id, t), (id) => containersOfSandbox(ctx, id));
+      if (pauseId) ctx.exits.exited(pauseId);
       return {};
     },
     RemovePodSandbox: async (req: Msg) => {
@@ -46,8 +57,11 @@ export function sandboxHandlers(ctx: CriContext) {
         if (isBerthError(e, 'NOT_FOUND')) return {}; // removing what is gone succeeds (CRI)
         throw e;
       }
+      const { pauseId } = ctx.records.sandboxes.get(id);
       for (const c of containersOfSandbox(ctx, id)) await removeContainer(ctx, c);
       await sb.remove(id);
+      if (pauseId) ctx.exits.exited(pauseId); // a pod removed without a stop first
+      ctx.emit(id, 'CONTAINER_DELETED_EVENT', id);
       return {};
     },
     PodSandboxStatus: (req: Msg) => {

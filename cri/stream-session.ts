@@ -100,7 +100,9 @@ export async function runExecSession(ctx: CriContext, r: ExecRequest, ch: ExecCh
       const m = ctx.svc.monitorOf(r.containerId);
       resizeTo = (s) => { void m.resize(s.rows, s.cols).catch(() => undefined); };
       if (pendingSize) resizeTo(pendingSize);
-      pipe(io, ch, () => m.closeStdin());
+      // As containerd: the end of the client's stdin closes the container's only under stdin_once
+      // (the monitor's mode); otherwise it ends this attach and stdin stays open for the next one.
+      pipe(io, ch, m.session.stdinOnce ? () => m.closeStdin() : async () => io.detach());
       // the client going away ends the attach; the container keeps running
       void gone.then(() => io.detach());
       await io.closed;

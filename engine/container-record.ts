@@ -23,6 +23,8 @@ export const containerRecordSchema = {
     labels: strMap,
     tty: { type: 'boolean' },
     stdin: { type: 'boolean' },
+    // a client leaving the attach closes the container's stdin; absent (older records): same as stdin
+    stdinOnce: { type: 'boolean' },
     autoRemove: { type: 'boolean' },
     restartPolicy: { type: 'string', enum: ['no', 'on-failure', 'always', 'unless-stopped'] },
     stopSignal: { type: 'string' },

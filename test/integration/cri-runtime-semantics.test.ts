@@ -118,10 +118,53 @@ test('GetContainerEvents: created, started, stopped by itself, deleted, with the
   }
 });
 
-test('UpdateContainerResources: the live cgroup and config.json change', async () => {
+test('GetContainerEvents: a pod\'s own created, started, stopped (also by itself, once), deleted under its sandbox id', async () => {
+  if (!ready) return;
+  const events: any[] = [];
+  const stream = (c.raw.runtime as unknown as { GetContainerEvents(req: object): grpc.ClientReadableStream<any> }).GetContainerEvents({});
+  stream.on('data', (e: any) => events.push(e));
+  stream.on('error', () => undefined);
+  await new Promise((r) => setTimeout(r, 200));
+  let pod = '';
+  try {
+    pod = await runPod('podevents');
+    const of = (type: string) => events.filter((e) => e.container_id === pod && e.container_event_type === type);
+    const started = await eventually('the pod\'s CREATED and STARTED', () => of('CONTAINER_CREATED_EVENT').length && of('CONTAINER_STARTED_EVENT')[0]);
+    assert.ok(events.indexOf(of('CONTAINER_CREATED_EVENT')[0]) < events.indexOf(started), 'created before started');
+    assert.is(started.pod_sandbox_status.id, pod);
+    assert.is(started.pod_sandbox_status.state, 'SANDBOX_READY');
+    // the pause process dies with no RPC: the pod's STOPPED comes from its exit, and a later stop adds none
+    const pausePid = JSON.parse((await c.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info.info).pid;
+    assert.ok(pausePid > 0);
+    process.kill(pausePid, 'SIGKILL');
+    const stopped = await eventually('the pod\'s STOPPED', () => of('CONTAINER_STOPPED_EVENT')[0]);
+    assert.is(stopped.pod_sandbox_status.state, 'SANDBOX_NOTREADY');
+    await c.runtime('StopPodSandbox', { pod_sandbox_id: pod });
+    await c.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
+    const deleted = await eventually('the pod\'s DELETED', () => of('CONTAINER_DELETED_EVENT')[0]);
+    assert.is(deleted.pod_sandbox_status, null, 'the pod is gone');
+    assert.is(of('CONTAINER_STOPPED_EVENT').length, 1);
+    pod = '';
+    // a pod stopped by StopPodSandbox: one STOPPED too
+    pod = await runPod('podevents2');
+    await eventually('the second pod\'s STARTED', () => of('CONTAINER_STARTED_EVENT')[0]);
+    await c.runtime('StopPodSandbox', { pod_sandbox_id: pod });
+    await eventually('the second pod\'s STOPPED', () => of('CONTAINER_STOPPED_EVENT')[0]);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(of('CONTAINER_STOPPED_EVENT').length, 1);
+  } finally {
+    stream.cancel();
+    if (pod) {
+      await c.runtime('StopPodSandbox', { pod_sandbox_id: pod });
+      await c.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
+    }
+  }
+});
+
+test('UpdateContainerResources: the live cgroup, config.json and ContainerStatus.resources change', async () => {
   if (!ready) return;
   const pod = await runPod('update');
-  const id = await startContainer(pod, 'upd', ['exec sleep 600'], {}, { resources: { memory_limit_in_bytes: 128 * 1024 * 1024 } });
+  const id = await startContainer(pod, 'upd', ['exec sleep 600'], {}, { resources: { memory_limit_in_bytes: 128 * 1024 * 1024, cpu_shares: 256 } });
   const cg = (await configOf(id)).linux.cgroupsPath as string;
   const v1 = fs.existsSync('/sys/fs/cgroup/memory/berth');
   const memFile = v1 ? `/sys/fs/cgroup/memory${cg}/memory.limit_in_bytes` : `/sys/fs/cgroup${cg}/memory.max`;
@@ -133,6 +176,9 @@ test('UpdateContainerResources: the live cgroup and config.json change', async (
   const res = (await configOf(id)).linux.resources;
   assert.is(res.memory.limit, 64 * 1024 * 1024);
   assert.equal([res.cpu.quota, res.cpu.period], [50000, 100000]);
+  // as last set: the limit given at create changed, the shares given at create stayed
+  const linux = (await c.runtime('ContainerStatus', { container_id: id })).status.resources.linux;
+  assert.equal([linux.memory_limit_in_bytes, linux.cpu_quota, linux.cpu_period, linux.cpu_shares], [String(64 * 1024 * 1024), '50000', '100000', '256']);
   // zero values are CRI's "unset": the limits stay
   await c.runtime('UpdateContainerResources', { container_id: id, linux: {} });
   assert.is(fs.readFileSync(memFile, 'utf8').trim(), String(64 * 1024 * 1024));

@@ -140,6 +140,42 @@ test('attach over v5: stdin reaches the container, its output comes back', async
   await s.closed;
 });
 
+test('attach: without stdin_once stdin outlives each client (detach, stdin close); with it, the first client to leave closes it', async () => {
+  if (!ready) return;
+  const loop = ['while read l; do echo "got $l"; done; echo eof'];
+  const keeper = await container('keeper', [`${loop[0]}; exec sleep 600`], { stdin: true, stdin_once: false });
+  const attach = async () => open((await c.runtime('Attach', { container_id: keeper, stdin: true, stdout: true })).url, 'v5.channel.k8s.io');
+  const s1 = await attach();
+  s1.send(0, 'a\n');
+  await until('the first line', () => s1.on(1) === 'got a\n');
+  s1.ws.close(); // a client that detaches
+  await s1.closed;
+  const s2 = await attach();
+  s2.send(0, 'b\n');
+  await until('a line after a detach', () => s2.on(1) === 'got b\n');
+  s2.send(255, Buffer.from([0])); // a client whose stdin ends: its attach ends, the container's stdin stays
+  await closedWithin(s2);
+  assert.is(JSON.parse(s2.on(3)).status, 'Success');
+  const s3 = await attach();
+  s3.send(0, 'c\n');
+  await until('a line after a closed stdin channel', () => s3.on(1) === 'got c\n');
+  s3.ws.close();
+  await s3.closed;
+  assert.is((await c.runtime('ContainerStatus', { container_id: keeper })).status.state, 'CONTAINER_RUNNING');
+
+  const once = await container('once', loop, { stdin: true, stdin_once: true });
+  const s4 = await open((await c.runtime('Attach', { container_id: once, stdin: true, stdout: true })).url, 'v5.channel.k8s.io');
+  s4.send(0, 'x\n');
+  await until('the line', () => s4.on(1) === 'got x\n');
+  s4.ws.close();
+  await s4.closed;
+  const status = async () => (await c.runtime('ContainerStatus', { container_id: once })).status;
+  let st = await status();
+  for (const end = Date.now() + 10_000; st.state !== 'CONTAINER_EXITED' && Date.now() < end; st = await status()) await new Promise((r) => setTimeout(r, 50));
+  assert.is(st.state, 'CONTAINER_EXITED', 'the loop read EOF once the client left');
+  assert.is(st.exit_code, 0);
+});
+
 test('port-forward over WebSocket: port-numbered channels to a server in the pod', async () => {
   if (!ready) return;
   await container('echo-server', ['exec nc -ll -p 8080 -e cat']);

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { translateContainer, seccompFor, stopSignalName, type SandboxJoin } from '../../cri/container-config.js';
+import { translateContainer, seccompFor, stopSignalName, linuxResourcesFromCri, criResourcesFromSpec, type SandboxJoin } from '../../cri/container-config.js';
 import { podCgroupParent } from '../../cri/pod-cgroup.js';
 import { isoToNs } from '../../cri/timestamps.js';
 import { grpcCode } from '../../cri/grpc-status.js';
@@ -155,6 +155,14 @@ test('the proto keeps CRI v1 names and field numbers', () => {
   const cfg = (RuntimeService.service as any).CreateContainer.requestSerialize({ config: { log_path: 'x', tty: true } }) as Buffer;
   // config = field 2 (0x12), inside: log_path = 11 (0x5a), tty = 14 (0x70)
   assert.equal([...cfg], [0x12, 5, 0x5a, 1, 0x78, 0x70, 1]);
+});
+
+test('ContainerStatus resources: what UpdateContainerResources set comes back as CRI fields; unset is zero', () => {
+  const set = { cpu_period: 100000, cpu_quota: 25000, cpu_shares: 512, cpuset_cpus: '0-1', cpuset_mems: '0', memory_limit_in_bytes: 1 << 26, memory_swap_limit_in_bytes: -1, hugepage_limits: [{ page_size: '2MB', limit: 1 << 21 }], unified: { 'memory.high': '1000000' } };
+  const back = criResourcesFromSpec({ process: { oomScoreAdj: 7 }, linux: { resources: linuxResourcesFromCri(set) } }).linux;
+  assert.equal(back, { ...set, oom_score_adj: 7, hugepage_limits: [{ page_size: '2MB', limit: 1 << 21 }] });
+  const none = criResourcesFromSpec({}).linux;
+  assert.equal([none.cpu_quota, none.memory_limit_in_bytes, none.cpuset_cpus, none.hugepage_limits], [0, 0, '', []]);
 });
 
 test.run();
