@@ -3,7 +3,8 @@
 // engine runs them (loopback; bridge, which itself execs host-local; portmap), then DEL in reverse.
 // host-local is also run on its own to split bridge's share. Then the built-in network through
 // NetworkManager both ways, interleaved: native (berth-netns + Node IPAM) and BERTH_NET_DRIVER=cni,
-// without and with a published port. A test-only bridge and subnet; the host is put back
+// without and with a published port (native: berth's own nat chains, one iptables-restore each way;
+// CNI: portmap). A test-only bridge and subnet; the host is put back
 // afterwards (bridge link, portmap chains, ip_forward).
 //   node --import tsx bench/cni-split.mjs [runs]
 import fs from 'node:fs';

@@ -17,6 +17,8 @@ import { schemaValidator } from '../../lib/schema-validator.js';
 import { addNetworkList, checkNetworkList, delNetworkList, type PortMapping, type RuntimeConf, type ClientOptions } from './cni-client.js';
 import { DEFAULT_CNI_PATH, DEFAULT_CONF_DIR, loadNetworkConfig, loopbackConfList, type DefaultNetworkOptions, type LoadedConfig } from './cni-config.js';
 import { nativeAdd, nativeBridgeFor, nativeCheck, nativeDel, newHostVeth, type NativeBridge } from './native-bridge.js';
+import { natChainsFor, natSetup } from './nat-rules.js';
+import { applyNat, enableRouteLocalnet, removeNat } from './nat-apply.js';
 import { nativeBinary } from '../../lib/paths.js';
 import { cniArgs, findPlugin } from './cni-exec.js';
 import type { CniResult, ConfList } from './cni-schemas.js';
@@ -183,7 +185,7 @@ export class NetworkManager {
     }
     if (!cfg) return { ready: false, reason: 'NetworkPluginNotReady', message: `no CNI network config found in ${this.confDir}` };
     if (this.nativeFor(cfg)) {
-      // portmap is only run when ports are published; a missing one fails those setups alone
+      // iptables-restore is only run for published ports or ipMasq; a missing one fails those setups alone
       try { nativeBinary('berth-netns'); } catch (e) { return { ready: false, reason: 'NetworkPluginNotReady', message: (e as Error).message }; }
       return { ready: true };
     }
@@ -226,7 +228,7 @@ export class NetworkManager {
       const rec = this.records.read(id);
       if (!rec || rec.phase !== 'ready' || !rec.result) throw notFound(`container ${id} has no network attached`);
       if (rec.driver === 'native') {
-        // portmap is not CHECKed: Debian's fails for IPv4-only hostPorts (see README)
+        // the nat rules are not CHECKed (nor is portmap on the CNI path: Debian's fails for IPv4-only hostPorts)
         const nb = this.nativeRecordBridge(rec);
         return nativeCheck(nb, id, { netnsPath: rec.netnsPath, hostVeth: rec.hostVeth as string, ifName: rec.ifName, result: rec.result, timeoutMs: this.client.timeoutMs });
       }
@@ -302,7 +304,7 @@ export class NetworkManager {
   }
 
   // The record carries the host veth's name before anything exists; then the address, one
-  // berth-netns exec, and portmap only when ports are published.
+  // berth-netns exec, and one iptables-restore only when ports are published or ipMasq is on.
   private async doNativeSetup(req: SetupRequest, cfg: LoadedConfig, nb: NativeBridge, portMappings: PortMapping[]): Promise<NetworkSetup> {
     const ownsNetns = req.netnsPath === undefined;
     let netnsPath = req.netnsPath as string;
@@ -317,14 +319,21 @@ export class NetworkManager {
       configSource: cfg.source, portMappings, created: new Date().toISOString(), driver: 'native', hostVeth: newHostVeth(),
     };
     if (req.args) rec.args = { ...req.args };
+    // Published ports and ipMasq: the chains are named in the record before anything exists, so a
+    // crash at any point leaves a teardown that finds them.
+    const nat = { network: nb.network, id: req.id, portMappings: nb.hostPorts ? portMappings : [], snat: nb.hostPorts?.snat ?? false, ipMasq: nb.ipMasq };
+    const chains = natChainsFor(nat);
+    if (chains.length) rec.nat = { chains };
     return this.attach(rec, async () => {
       const ip = await nb.ipam.allocate(req.id, this.ifName);
       const made = await nativeAdd(nb, { id: req.id, netnsPath, create, ifName: this.ifName, hostVeth: rec.hostVeth as string, timeoutMs: this.client.timeoutMs }, ip);
       rec.loopback = made.loopback;
       rec.result = made.result;
-      if (portMappings.length && nb.chained.plugins.length) {
-        rec.result = await addNetworkList(nb.chained, this.runtimeConf(rec, netnsPath), this.client, made.result);
-      }
+      if (!rec.nat) return;
+      const rules = natSetup({ ...nat, bridge: nb.bridge, subnet: nb.subnet, podIP: ip.address });
+      if (rules.routeLocalnet) enableRouteLocalnet(nb.bridge);
+      await applyNat(rules.script, req.id, this.client.timeoutMs);
+      rec.nat = { chains: rules.chains, jumps: rules.jumps };
     });
   }
 
@@ -346,7 +355,11 @@ export class NetworkManager {
         : () => nativeDel(rec.id, { netnsPath: rec.netnsPath, hostVeth: rec.hostVeth, keepNetns: true, timeoutMs }),
       () => nb.ipam.release(rec.id, rec.ifName),
     ];
-    if ((rec.portMappings as PortMapping[]).length && nb.chained.plugins.length) {
+    if (rec.nat) {
+      const nat = { chains: rec.nat.chains, jumps: rec.nat.jumps ?? [] };
+      steps.unshift(() => removeNat(nat, rec.id, timeoutMs));
+    } else if ((rec.portMappings as PortMapping[]).length && nb.chained.plugins.length) {
+      // a record from before native ports: portmap made its rules
       const netns = isNamespaceFile(rec.netnsPath) ? rec.netnsPath : '';
       steps.unshift(() => delNetworkList(nb.chained, this.runtimeConf(rec, netns), rec.result, this.client));
     }

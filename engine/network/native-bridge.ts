@@ -2,39 +2,48 @@
 // (rtnetlink) does what the loopback, bridge and host-local plugins do in three to four Go execs,
 // with addresses from host-local's own store (host-local-ipam.ts). Results keep the CNI bridge
 // plugin's shape (bridge, host veth, pod interface; one IP on interface 2), so records, inspect and
-// CRI read the same either way, and portmap can chain onto them when ports are published.
-import { spawn } from 'node:child_process';
+// CRI read the same either way. Published ports and ipMasq are nat rules of its own (nat-rules.ts).
 import crypto from 'node:crypto';
 import { BerthError, internal } from '../../lib/errors.js';
 import { nativeBinary } from '../../lib/paths.js';
 import { BUILTIN_SOURCE, type LoadedConfig } from './cni-config.js';
 import type { CniResult, ConfList } from './cni-schemas.js';
-import { HostLocalIpam, parseIpv4Subnet, type Allocation } from './host-local-ipam.js';
+import { HostLocalIpam, formatIpv4, parseIpv4Subnet, type Allocation } from './host-local-ipam.js';
+import { runTool } from './run-tool.js';
 
 export interface NativeBridge {
   network: string;
   bridge: string;
+  /** The pod subnet, CIDR (normalised to its network address). */
+  subnet: string;
   mtu?: number;
   hairpin: boolean;
+  /** The bridge plugin's ipMasq: masquerade pod traffic leaving the subnet (nat-rules.ts). */
+  ipMasq: boolean;
+  /** Published ports natively, as portmap with this snat would; undefined: the network has no portmap. */
+  hostPorts?: { snat: boolean };
   ipam: HostLocalIpam;
-  /** The plugins after bridge (portmap): run through CNI, and only when ports are published. */
+  /** The plugins after bridge (portmap): only to DEL what older berth records chained through CNI. */
   chained: ConfList;
 }
 
 /**
  * The built-in network as the native driver runs it; undefined when this config is not the
- * built-in one or uses what the driver does not do (IPv6, ipMasq): those stay on CNI.
+ * built-in one or uses what the driver does not do (IPv6, ranges): those stay on CNI.
  */
 export function nativeBridgeFor(cfg: LoadedConfig): NativeBridge | undefined {
   if (cfg.source !== BUILTIN_SOURCE) return undefined;
   const [bridge, ...rest] = cfg.confList.plugins as Record<string, any>[];
-  if (bridge?.type !== 'bridge' || bridge.isGateway !== true || bridge.ipMasq || bridge.ipam?.type !== 'host-local') return undefined;
+  if (bridge?.type !== 'bridge' || bridge.isGateway !== true || bridge.ipam?.type !== 'host-local') return undefined;
   const ranges = bridge.ipam.ranges as { subnet: string; gateway?: string; rangeStart?: string; rangeEnd?: string }[][] | undefined;
   if (ranges?.length !== 1 || ranges[0].length !== 1 || ranges[0][0].rangeStart || ranges[0][0].rangeEnd) return undefined;
   const subnet = parseIpv4Subnet(ranges[0][0].subnet);
-  if (!subnet || rest.some((p) => p.type !== 'portmap')) return undefined;
+  if (!subnet || rest.some((p) => p.type !== 'portmap') || rest.length > 1) return undefined;
   return {
-    network: cfg.confList.name, bridge: bridge.bridge, mtu: bridge.mtu, hairpin: Boolean(bridge.hairpinMode),
+    network: cfg.confList.name, bridge: bridge.bridge, subnet: `${formatIpv4(subnet.network)}/${subnet.prefix}`, mtu: bridge.mtu,
+    hairpin: Boolean(bridge.hairpinMode), ipMasq: bridge.ipMasq === true,
+    // portmap's snat defaults to on
+    hostPorts: rest.length ? { snat: rest[0].snat !== false } : undefined,
     ipam: new HostLocalIpam(bridge.ipam.dataDir, cfg.confList.name, subnet, ranges[0][0].gateway),
     chained: { ...cfg.confList, plugins: rest as ConfList['plugins'] },
   };
@@ -46,23 +55,7 @@ export function newHostVeth(): string {
 }
 
 function runNetns(args: string[], what: string, timeoutMs: number): Promise<string> {
-  const bin = nativeBinary('berth-netns');
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.stdout.on('data', (d: Buffer) => { out += d; });
-    child.stderr.on('data', (d: Buffer) => { err += d; });
-    child.on('error', (e) => { clearTimeout(timer); reject(internal(`${what}: cannot execute ${bin}: ${e.message}`)); });
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      if (status === 0) return resolve(out);
-      const why = err.trim().replace(/^berth-netns: /, '') || (signal ? `killed by ${signal}` : `exit status ${status}`);
-      const code = /: File exists$/.test(why) ? 'ALREADY_EXISTS' : 'INTERNAL';
-      reject(new BerthError(code, `${what}: ${why}`));
-    });
-  });
+  return runTool(nativeBinary('berth-netns'), args, { what, timeoutMs, codeFor: (why) => (/: File exists$/.test(why) ? 'ALREADY_EXISTS' : 'INTERNAL') });
 }
 
 export interface NativeAdd {

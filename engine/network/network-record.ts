@@ -42,6 +42,14 @@ export const networkRecordSchema = {
     // set by the native bridge driver (native-bridge.ts): teardown follows it, whatever BERTH_NET_DRIVER says now
     driver: { enum: ['cni', 'native'] },
     hostVeth: { type: 'string' },
+    // the native driver's own iptables chains (nat-rules.ts), named before anything is applied; jumps
+    // (the rules that enter them) once applied. Absent on a native record with ports: portmap's (older berth).
+    nat: {
+      type: 'object',
+      required: ['chains'],
+      additionalProperties: false,
+      properties: { chains: { type: 'array', items: { type: 'string' } }, jumps: { type: 'array', items: { type: 'string' } } },
+    },
   },
 } as const;
 export type NetworkRecord = FromSchema<typeof networkRecordSchema>;

@@ -124,7 +124,7 @@ if (reason) {
     await mgr.checkNetwork('b');
   });
 
-  test('a published port reaches a listener in the pod (portmap chained onto the native result)', async () => {
+  test('a published port reaches a listener in the pod (berth\'s own nat chains, no portmap)', async () => {
     assert.ok(a && b);
     fs.mkdirSync(webRoot, { recursive: true });
     fs.writeFileSync(path.join(webRoot, 'index.html'), 'hello from native pod A\n');
@@ -140,18 +140,23 @@ if (reason) {
     assert.is(wget(`http://${a.gateway}:${hostPort}/index.html`).stdout, 'hello from native pod A\n', 'host -> bridge address:hostPort');
     const fromB = inNetns(b.netnsPath, ['busybox', 'wget', '-q', '-O', '-', `http://${a.gateway}:${hostPort}/index.html`], 5000);
     assert.is(fromB.stdout, 'hello from native pod A\n', `pod B -> hostPort: ${fromB.stderr}`);
-    assert.ok(natRules('CNI-HOSTPORT-DNAT').some((l) => l.includes('CNI-DN-')), 'portmap installed its DNAT chain');
+    assert.equal(records.read('a')?.nat?.chains.map((c) => c.slice(0, 9)), ['BERTH-DN-', 'BERTH-HM-'], 'the record names its chains');
+    for (const c of records.read('a')?.nat?.chains ?? []) assert.ok(natChains().has(c), `${c} exists`);
+    assert.ok(natRules('PREROUTING').some((l) => l.includes('berth:a')), 'PREROUTING jumps to pod A\'s chain');
+    assert.is(readSysctl(`net.ipv4.conf.${net.bridge}.route_localnet`), '1', 'the bridge routes localhost, as portmap sets it');
     httpd.kill('SIGKILL');
   });
 
   test('teardown leaves no veth, namespace, mount, address or DNAT chain; twice is fine', async () => {
     assert.ok(a);
-    const dnBefore = [...natChains()].filter((c) => c.startsWith('CNI-DN-')).length;
+    const chains = records.read('a')?.nat?.chains ?? [];
+    assert.is(chains.length, 2);
     await mgr.teardownNetwork('a');
     assert.not.ok(fs.existsSync(a.netnsPath), 'netns file removed');
     assert.not.ok(mounted(a.netnsPath), 'netns unmounted');
     assert.not.ok(fs.existsSync(path.join(ipamDir, a.ip as string)), 'IP released');
-    assert.is([...natChains()].filter((c) => c.startsWith('CNI-DN-')).length, dnBefore - 1, 'DNAT chain removed');
+    for (const c of chains) assert.not.ok(natChains().has(c), `${c} removed`);
+    assert.not.ok(['PREROUTING', 'OUTPUT', 'POSTROUTING'].some((t) => natRules(t).some((l) => l.includes('berth:a'))), 'no jump to them left');
     assert.ok(await gone(hostVeth(a)), 'host veth gone with the namespace');
     assert.equal(bridgePorts(net.bridge), [hostVeth(b as NetworkSetup)]);
     assert.throws(() => mgr.networkStatus('a'), (e: BerthError) => e.code === 'NOT_FOUND');

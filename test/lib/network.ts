@@ -32,11 +32,29 @@ const PORTMAP_TOP = [
   ['PREROUTING', 'CNI-HOSTPORT-DNAT'], ['OUTPUT', 'CNI-HOSTPORT-DNAT'], ['POSTROUTING', 'CNI-HOSTPORT-MASQ'],
 ] as const;
 
+/** berth's own per-container nat chains (engine/network/nat-rules.ts). */
+export const BERTH_CHAIN = /^BERTH-(DN|HM|MQ)-[0-9a-f]{16}$/;
+
+/**
+ * The native driver removes its chains at teardown; a test that failed midway may leave some.
+ * Remove those this test created (not in `before`) with every rule that jumps to them.
+ */
+function removeBerthChains(before: Set<string>): void {
+  const left = [...natChains()].filter((c) => BERTH_CHAIN.test(c) && !before.has(c));
+  if (!left.length) return;
+  const save = run('iptables-save', ['-t', 'nat']).stdout.split('\n');
+  const jumps = save.filter((l) => left.some((c) => l.startsWith('-A ') && l.endsWith(`-j ${c}`) && !l.startsWith(`-A ${c} `)));
+  const script = ['*nat', ...jumps.map((l) => l.replace(/^-A /, '-D ')), ...left.map((c) => `:${c} - [0:0]`), ...left.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+  run('iptables-restore', ['-w', '--noflush'], { input: script });
+}
+
 /**
  * portmap leaves its top-level chains behind after the last DEL (by design: they are shared).
  * Remove the ones this test created, and only when no other container's rules remain in them.
+ * berth's own chains left by a failed test go too.
  */
 export function removePortmapChains(before: Set<string>): void {
+  removeBerthChains(before);
   const created = ['CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-SETMARK', 'CNI-HOSTPORT-MASQ'].filter((c) => !before.has(c) && natChains().has(c));
   if (!created.length) return;
   if (natRules('CNI-HOSTPORT-DNAT').some((l) => l.includes('CNI-DN-'))) return; // someone else's container is mapped

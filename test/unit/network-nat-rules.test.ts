@@ -1,0 +1,118 @@
+// The native driver's nat rules as text (no kernel): chain names, the rules portmap's snat and the
+// bridge plugin's ipMasq amount to, the teardown script, finding leftovers in an iptables-save
+// listing, and which built-in networks stay native.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { natChainNames, natChainsFor, natLeftovers, natSetup, natTeardownScript } from '../../engine/network/nat-rules.js';
+import { nativeBridgeFor } from '../../engine/network/native-bridge.js';
+import { defaultConfList } from '../../engine/network/cni-config.js';
+import { BUILTIN_SOURCE } from '../../engine/network/cni-config.js';
+
+const spec = {
+  network: 'berth', id: 'web', bridge: 'berth0', subnet: '10.88.0.0/16', podIP: '10.88.0.5',
+  portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' as const }], snat: true, ipMasq: false,
+};
+
+test('chain names are berth\'s, fit iptables\' 28 characters, and differ per network and id', () => {
+  const n = natChainNames('berth', 'web');
+  assert.match(n.dnat, /^BERTH-DN-[0-9a-f]{16}$/);
+  assert.ok(Object.values(n).every((c) => c.length <= 28));
+  assert.is.not(natChainNames('berth', 'web2').dnat, n.dnat);
+  assert.is.not(natChainNames('other', 'web').dnat, n.dnat);
+  assert.is(natChainNames('berth', 'web').dnat, n.dnat, 'stable: a teardown finds them again');
+});
+
+test('one published port: DNAT from PREROUTING and OUTPUT, masquerade for localhost and the subnet, first in POSTROUTING', () => {
+  const n = natChainNames('berth', 'web');
+  const r = natSetup(spec);
+  assert.equal(r.chains, [n.dnat, n.hostMasq]);
+  assert.ok(r.routeLocalnet);
+  assert.equal(r.jumps, [
+    `-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment berth:web -j ${n.dnat}`,
+    `-A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment berth:web -j ${n.dnat}`,
+    `-I POSTROUTING -o berth0 -m comment --comment berth:web -j ${n.hostMasq}`,
+  ]);
+  assert.equal(r.script.split('\n'), [
+    '*nat',
+    `:${n.dnat} - [0:0]`,
+    `:${n.hostMasq} - [0:0]`,
+    `-A ${n.dnat} -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.5:80`,
+    `-A ${n.hostMasq} -s 10.88.0.0/16 -d 10.88.0.5/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT --ctorigdstport 8080 -j MASQUERADE`,
+    `-A ${n.hostMasq} -s 127.0.0.0/8 -d 10.88.0.5/32 -p tcp -m tcp --dport 80 -m conntrack --ctstate DNAT --ctorigdstport 8080 -j MASQUERADE`,
+    ...r.jumps,
+    'COMMIT',
+    '',
+  ]);
+});
+
+test('hostIP limits the DNAT and the masquerade to that address; an IPv6 hostIP is left out; 0.0.0.0 is any', () => {
+  const r = natSetup({ ...spec, portMappings: [
+    { hostPort: 53, containerPort: 5353, protocol: 'udp', hostIP: '127.0.0.1' },
+    { hostPort: 54, containerPort: 54, protocol: 'tcp', hostIP: '::1' },
+    { hostPort: 55, containerPort: 55, protocol: 'sctp', hostIP: '0.0.0.0' },
+  ] });
+  assert.ok(r.script.includes('-d 127.0.0.1/32 -p udp -m udp --dport 53 -j DNAT --to-destination 10.88.0.5:5353'));
+  assert.ok(r.script.includes('--ctstate DNAT --ctorigdst 127.0.0.1 --ctorigdstport 53 -j MASQUERADE'));
+  assert.not.ok(r.script.includes('--dport 54'), 'the IPv6 mapping');
+  assert.ok(r.script.includes(' -p sctp -m sctp --dport 55 -j DNAT'));
+  assert.not.ok(/-d 0\.0\.0\.0/.test(r.script));
+  const v6only = { ...spec, portMappings: [{ hostPort: 54, containerPort: 54, protocol: 'tcp' as const, hostIP: '::1' }] };
+  assert.equal(natChainsFor(v6only), [], 'nothing to apply');
+  assert.is(natSetup(v6only).script, '');
+});
+
+test('snat off: DNAT only, localhost not routed; ipMasq: the bridge plugin\'s accept-subnet-masquerade-rest', () => {
+  const n = natChainNames('berth', 'web');
+  const noSnat = natSetup({ ...spec, snat: false });
+  assert.equal(noSnat.chains, [n.dnat]);
+  assert.not.ok(noSnat.routeLocalnet);
+  const m = natSetup({ ...spec, portMappings: [], ipMasq: true });
+  assert.equal(m.chains, [n.ipMasq]);
+  assert.equal(m.jumps, [`-A POSTROUTING -s 10.88.0.5/32 -m comment --comment berth:web -j ${n.ipMasq}`]);
+  assert.ok(m.script.includes(`-A ${n.ipMasq} -d 10.88.0.0/16 -j ACCEPT\n-A ${n.ipMasq} ! -d 224.0.0.0/4 -j MASQUERADE`));
+  assert.equal(natChainsFor({ ...spec, portMappings: [], ipMasq: false }), []);
+});
+
+test('teardown deletes the jumps, then flushes and deletes the chains, in one transaction', () => {
+  const r = natSetup(spec);
+  assert.equal(natTeardownScript(r).split('\n'), [
+    '*nat',
+    r.jumps[0].replace('-A ', '-D '),
+    r.jumps[1].replace('-A ', '-D '),
+    r.jumps[2].replace('-I ', '-D '),
+    `:${r.chains[0]} - [0:0]`,
+    `:${r.chains[1]} - [0:0]`,
+    `-X ${r.chains[0]}`,
+    `-X ${r.chains[1]}`,
+    'COMMIT',
+    '',
+  ]);
+  assert.is(natTeardownScript({ chains: [], jumps: [] }), '');
+});
+
+test('leftovers: the chains still there and the rules elsewhere that jump to them, as iptables-save prints them', () => {
+  const n = natChainNames('berth', 'web');
+  const save = [
+    '# Generated by iptables-save', '*nat', ':PREROUTING ACCEPT [0:0]', `:${n.dnat} - [0:0]`, ':CNI-HOSTPORT-DNAT - [0:0]',
+    `-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "berth:web" -j ${n.dnat}`,
+    '-A PREROUTING -m addrtype --dst-type LOCAL -j CNI-HOSTPORT-DNAT',
+    `-A ${n.dnat} -p tcp -m tcp --dport 8080 -j DNAT --to-destination 10.88.0.5:80`,
+    'COMMIT',
+  ].join('\n');
+  const left = natLeftovers(save, [n.dnat, n.hostMasq]);
+  assert.equal(left, { chains: [n.dnat], jumps: [`-A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment "berth:web" -j ${n.dnat}`] });
+  assert.equal(natLeftovers(save, [natChainNames('berth', 'other').dnat]), { chains: [], jumps: [] });
+});
+
+test('the built-in network stays native with ipMasq on; its portmap becomes native ports (snat on)', () => {
+  const cfg = (o: { ipMasq?: boolean }) => ({ confList: defaultConfList({ dataDir: '/tmp/x', ...o }), source: BUILTIN_SOURCE });
+  const nb = nativeBridgeFor(cfg({ ipMasq: true }));
+  assert.ok(nb, 'native');
+  assert.is(nb?.ipMasq, true);
+  assert.equal(nb?.hostPorts, { snat: true });
+  assert.is(nb?.subnet, '10.88.0.0/16');
+  assert.is(nativeBridgeFor(cfg({}))?.ipMasq, false);
+  assert.is(nativeBridgeFor({ ...cfg({}), source: '/etc/berth/cni/net.d/10.conflist' }), undefined, 'a conf-dir network stays on CNI');
+});
+
+test.run();
