@@ -37,6 +37,8 @@ export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 
   registry?: RegistryOptions;
   onPullEvent?: (e: PullEvent) => void;
   autoRemove?: boolean;
+  /** with stdin: the first attach client to leave closes it (CRI stdin_once, Docker StdinOnce); default: stdin */
+  stdinOnce?: boolean;
   restartPolicy?: 'no' | 'on-failure' | 'always' | 'unless-stopped';
   /** on-failure:N (0: no limit); kept in the record's options */
   restartMaxRetries?: number;
@@ -249,7 +251,7 @@ export class ContainerService {
         id, name, image: req.image ?? rootfs, ...(imageId ? { imageId } : {}), created: new Date().toISOString(),
         ...(snapshotKey ? { snapshotKey } : {}), bundle: dir, rootfs,
         labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
-        tty: Boolean(req.tty), stdin: Boolean(req.stdin), autoRemove: Boolean(req.autoRemove),
+        tty: Boolean(req.tty), stdin: Boolean(req.stdin), ...(req.stdinOnce !== undefined ? { stdinOnce: req.stdinOnce } : {}), autoRemove: Boolean(req.autoRemove),
         restartPolicy: req.restartPolicy ?? 'no', stopSignal: req.stopSignal ?? imageCfg.stopSignal ?? 'SIGTERM',
         stopTimeout: req.stopTimeout ?? 10, options: publicOptions(req), timeline, restartCount: 0,
         args: [...(spec.process?.args ?? [])],
@@ -321,9 +323,14 @@ export class ContainerService {
     const mdir = this.layout.monitorDir(r.id);
     if (v.status === 'exited' || v.status === 'restarting') await this.cleanupRuntime(r);
     fs.rmSync(mdir, { recursive: true, force: true });
+    // berth's own runtime: the monitor's `berth-runtime create` is then served by this warm process.
+    if (this.layout.runtimePath() === path.join(REPO_ROOT, 'bin', 'berth-runtime')) {
+      const { embedPlanner } = await import('../runtime/planner/embedded.js');
+      await embedPlanner(this.layout.cfg.state);
+    }
     const m = await timed(timeline, 'create', () => createUnderMonitor({
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
-      dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdin, ttySize: opts.ttySize,
+      dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdinOnce ?? r.stdin, ttySize: opts.ttySize,
       oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
       exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0),
     }));

@@ -1039,6 +1039,9 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
      those binds stay peers of the host's mounts, and makes only the rootfs's own mount private (as
      runc does): the mounts set up inside the rootfs then still stay in the container. */
   unsigned long rootprop = pl->rootfs_propagation ? (unsigned long)pl->rootfs_propagation : MS_SLAVE | MS_REC;
+  /* An unbindable / would refuse the rootfs bind below: the container's / becomes unbindable only
+     after pivot_root (as crun does); until then the default slave keeps mounts from leaking. */
+  if (rootprop & MS_UNBINDABLE) rootprop = MS_SLAVE | MS_REC;
   if (mount(NULL, "/", NULL, rootprop, NULL) < 0) die("set the propagation of /");
   if (rootprop & MS_SHARED) make_mount_private(pl->rootfs);
   if (mount(pl->rootfs, pl->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) die("bind rootfs %s", pl->rootfs);

@@ -379,3 +379,19 @@ export function mkfifo(path: string, mode: number): void {
 export function loadBinding(): void {
   lib('libc');
 }
+
+// ---- peer credentials (added for the resident planner, runtime/planner/server.ts) -------------------
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+
+/** SO_PEERCRED of a connected unix socket: who connected (pid as seen in our pid namespace, 0 if none). */
+export function peerCred(fd: number): { pid: number; uid: number; gid: number } {
+  const mem = nativeAlloc(16); // struct ucred (12 bytes), then its socklen_t
+  try {
+    mem.buf.writeUInt32LE(12, 12);
+    call('getsockopt', [T.i32, T.i32, T.i32, T.u64, T.u64], [fd, SOL_SOCKET, SO_PEERCRED, mem.addr, mem.addr + 12], 'SO_PEERCRED');
+    return { pid: mem.buf.readInt32LE(0), uid: mem.buf.readUInt32LE(4), gid: mem.buf.readUInt32LE(8) };
+  } finally {
+    mem.free();
+  }
+}

@@ -1,17 +1,14 @@
 // The launch API: turns a validated spec into a launch plan and drives berth-init through it.
 // Node never changes its own namespaces; berth-init (native/berth-init.c) does everything from clone()
 // to execve() and talks back over a socketpair (a child_process 'pipe', which libuv makes a unix socketpair).
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { constants as osConstants } from 'node:os';
-import type { Socket } from 'node:net';
 import { BerthError, failedPrecondition, internal, invalidArgument, type ErrorCode } from '../lib/errors.js';
-import { nativeBinary } from '../lib/paths.js';
 import { mkfifo, pidfdOpen, pidfdSendSignal, closeFd } from '../native/ffi.js';
+import { localHost, type InitLauncher } from './host.js';
 import type { Spec, Process } from './spec/config-schema.js';
 import { buildCreatePlan, buildExecPlan, type SeccompProgram } from './plan/build.js';
-import { SyncChannel, unexpected, type Frame } from './plan/sync-channel.js';
+import { unexpected, type Frame } from './plan/sync-channel.js';
 
 export interface CreateRequest {
   id?: string;
@@ -24,6 +21,8 @@ export interface CreateRequest {
   preserveFds?: number;
   seccomp?: SeccompProgram;  // compiled BPF (struct sock_filter[]) + SECCOMP_FILTER_FLAG_*
   stdio?: [number, number, number]; // fds for the container's stdio; default: inherit ours
+  /** Who runs berth-init (default: this process). */
+  launcher?: InitLauncher;
   /** init exists in its namespaces, before rootfs setup: cgroups + prestart/createRuntime hooks. Throwing aborts. */
   onPid(pid: number): Promise<void>;
   /** State JSON given on stdin to the createContainer/startContainer hooks init runs. */
@@ -40,6 +39,7 @@ export interface ExecRequest {
   seccomp?: SeccompProgram;
   onPid(pid: number): Promise<void>; // cgroup join; throwing aborts (the process is killed before it runs)
   stdio?: [number, number, number];
+  launcher?: InitLauncher;
 }
 
 export interface ExecHandle {
@@ -63,32 +63,6 @@ function errorFromInit(line: string): BerthError {
   for (const [re, code] of table) if (re.test(line)) return new BerthError(code, line);
   return new BerthError('FAILED_PRECONDITION', line);
 }
-
-interface Spawned { child: ChildProcess; chan: SyncChannel; exited: Promise<number> }
-
-function spawnInit(mode: 'create' | 'exec', stdio: [number, number, number] | undefined, preserveFds: number): Spawned {
-  const bin = nativeBinary('berth-init');
-  if (!Number.isInteger(preserveFds) || preserveFds < 0 || preserveFds > 1024) throw invalidArgument(`preserve-fds ${preserveFds} is out of range`);
-  const preserved = Array.from({ length: preserveFds }, (_, i) => 3 + i);
-  for (const fd of preserved) {
-    try { fs.fstatSync(fd); } catch { throw invalidArgument(`preserve-fds ${preserveFds}: fd ${fd} is not open`); }
-  }
-  const syncFd = 3 + preserveFds;
-  const stdioSpec: Array<'inherit' | 'pipe' | number> = [...(stdio ?? ['inherit', 'inherit', 'inherit'] as const), ...preserved, 'pipe'];
-  const child: ChildProcess = spawn(bin, [mode, String(syncFd)], { stdio: stdioSpec, argv0: 'berth-init' });
-  let status: string | undefined;
-  const exited = new Promise<number>((resolve) => {
-    child.on('exit', (code: number | null, sig: NodeJS.Signals | null) => {
-      status = sig ? `killed by ${sig}` : `exit status ${code}`;
-      resolve(sig ? 128 + ((osConstants.signals as Record<string, number>)[sig] ?? 0) : code ?? 1);
-    });
-    child.on('error', (e) => { status = e.message; resolve(127); });
-  });
-  const sock = child.stdio[syncFd] as Socket;
-  const chan = new SyncChannel(sock, () => internal(`berth-init ${mode} ended without reporting (${status ?? 'sync socket closed'})`));
-  return { child, chan, exited };
-}
-
 
 /** An 'E' frame becomes the error; anything unexpected is an internal error. */
 function expect(f: Frame, type: string, wanted: string): Frame {
@@ -140,7 +114,14 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
   const ruid = root(req.spec.linux?.uidMappings), rgid = root(req.spec.linux?.gidMappings);
   if (ruid !== undefined || rgid !== undefined) fs.chownSync(fifo, ruid ?? 0, rgid ?? 0);
 
-  const { chan, exited } = spawnInit('create', req.stdio, req.preserveFds ?? 0);
+  let launched;
+  try {
+    launched = await (req.launcher ?? localHost).launch('create', req.stdio, req.preserveFds ?? 0);
+  } catch (e) {
+    try { fs.unlinkSync(fifo); } catch { /* already gone */ }
+    throw e;
+  }
+  const { chan, exited } = launched;
   let pid: number | undefined;
   let pidfd: number | undefined;
   try {
@@ -205,7 +186,7 @@ export async function execProcess(req: ExecRequest): Promise<ExecHandle> {
     preserveFds: req.preserveFds, seccomp: req.seccomp,
   });
   if (isGone(req.containerPid)) throw failedPrecondition(`container process ${req.containerPid} is not running`);
-  const { child, chan, exited } = spawnInit('exec', req.stdio, req.preserveFds ?? 0);
+  const { chan, exited } = await (req.launcher ?? localHost).launch('exec', req.stdio, req.preserveFds ?? 0);
   let pid: number | undefined;
   try {
     chan.send('L', plan);
@@ -228,6 +209,5 @@ export async function execProcess(req: ExecRequest): Promise<ExecHandle> {
     await exited;
     return { pid, wait: () => Promise.reject(failedPrecondition(`exec process ${pid} is detached; its exit status goes to its new parent`)) };
   }
-  void child;
   return { pid, wait: () => exited };
 }

@@ -120,6 +120,18 @@ export class StateStore {
     throw new BerthError('UNAVAILABLE', `container ${id} keeps being replaced; try again`);
   }
 
+  /**
+   * Wait for the lock without blocking the thread: a blocking flock would freeze a process that serves
+   * several commands at once (the planner) while the holder is one of its own pending commands.
+   */
+  async lockAsync(id: string): Promise<ContainerLock> {
+    for (let delay = 1; ; delay = Math.min(delay * 2, 20)) {
+      const l = this.tryLock(id);
+      if (l) return l;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
   /** Try the lock without waiting: undefined when another command holds it. */
   tryLock(id: string): ContainerLock | undefined {
     try {

@@ -9,7 +9,7 @@ import { buildValidators } from './build-validators.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entries = {
-  'berth-runtime': 'runtime/cli/main.ts',
+  'berth-runtime': 'runtime/cli/entry.ts',
   berth: 'cli/main.ts',
   // Worker-thread entry for parallel layer apply; loaded beside dist/berth.cjs (snapshotter/apply-pool.ts).
   'apply-worker': 'snapshotter/apply-worker.ts',

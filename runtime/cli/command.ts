@@ -2,6 +2,7 @@
 import type { Runtime } from '../container/context.js';
 import type { FlagDef, FlagValues } from './args.js';
 import type { Logger } from './log.js';
+import type { CliIO } from './io.js';
 import { invalidArgument } from '../../lib/errors.js';
 
 export interface GlobalOptions {
@@ -17,6 +18,7 @@ export interface CommandContext {
   args: string[];
   globals: GlobalOptions;
   logger: Logger;
+  io: CliIO;
 }
 
 export interface Command {

@@ -13,7 +13,7 @@ export interface Logger {
   debug(msg: string): void;
 }
 
-export function createLogger(opts: { file?: string; format: LogFormat; debug: boolean }): Logger {
+export function createLogger(opts: { file?: string; format: LogFormat; debug: boolean; err: (text: string) => void }): Logger {
   const write = (level: Level, msg: string) => {
     const time = new Date().toISOString();
     const line = opts.format === 'json'
@@ -27,7 +27,7 @@ export function createLogger(opts: { file?: string; format: LogFormat; debug: bo
         /* an unwritable log must not hide the message: fall through to stderr */
       }
     }
-    if (level !== 'error') process.stderr.write(line);
+    if (level !== 'error') opts.err(line);
   };
   const logger: Logger = {
     debugEnabled: opts.debug,
@@ -37,7 +37,7 @@ export function createLogger(opts: { file?: string; format: LogFormat; debug: bo
     },
     error(msg) {
       write('error', msg);
-      process.stderr.write(`berth-runtime: ${msg}\n`);
+      opts.err(`berth-runtime: ${msg}\n`);
     },
     warn: (msg) => logger.log('warning', msg),
     debug: (msg) => logger.log('debug', msg),

@@ -1,5 +1,9 @@
-// berth-runtime: the runc-compatible CLI, a thin client of runtime/ (the library).
+// berth-runtime: the runc-compatible CLI, a thin client of runtime/ (the library). One call of main() is
+// one invocation; its IO says whose stdout, cwd and signals those are (the process's own, or a thin
+// client's when the resident planner serves it), so the same code serves both. runtime/cli/entry.ts
+// starts it as a program.
 // Startup time is a goal: each command's module (and its heavy dependencies) loads only when called.
+import path from 'node:path';
 import { BerthError } from '../../lib/errors.js';
 import { parseFlags, flagHelp, type FlagDef } from './args.js';
 import { checkArgs, type Command, type GlobalOptions } from './command.js';
@@ -7,9 +11,7 @@ import { createLogger, type Logger } from './log.js';
 import { DEFAULT_ROOT } from '../state.js';
 import { openRuntime } from '../container/context.js';
 import { VERSION } from './version.js';
-import { mark } from '../../lib/timing.js';
-
-mark('node-start');
+import { NeedsLocalCli, type CliIO } from './io.js';
 
 const GLOBAL_FLAGS: readonly FlagDef[] = [
   { name: 'root', type: 'string', default: DEFAULT_ROOT, help: 'root directory for storage of container state' },
@@ -39,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   start: () => import('./commands/start.js'),
   state: () => import('./commands/state.js'),
   update: () => import('./commands/update.js'),
+  planner: () => import('./commands/planner.js'),
 };
 const SUMMARIES: Record<string, string> = {
   create: 'create a container', delete: 'delete any resources held by the container', events: 'display container events such as OOM notifications, cpu, memory, and IO usage statistics',
@@ -46,7 +49,12 @@ const SUMMARIES: Record<string, string> = {
   list: 'lists containers started by berth-runtime with the given root', pause: 'pause suspends all processes inside the container', ps: 'ps displays the processes running inside a container',
   resume: 'resumes all processes that have been previously paused', run: 'create and run a container', spec: 'create a new specification file',
   start: 'executes the user defined process in a created container', state: 'output the state of a container', update: 'update container resource constraints',
+  planner: 'serve berth-runtime calls from this warm process (bin/berth-runtime is its thin client)',
 };
+
+// Flags naming files, resolved against the caller's cwd here, once: the planner serves callers in many
+// directories at once and never changes its own.
+const PATH_FLAGS = ['bundle', 'pid-file', 'console-socket', 'process', 'resources', 'socket'];
 
 function usage(): string {
   return `berth-runtime ${VERSION}: an OCI runtime (runc-compatible command line)
@@ -61,8 +69,8 @@ ${flagHelp(GLOBAL_FLAGS)}
 `;
 }
 
-export async function main(argv: string[]): Promise<number> {
-  let logger: Logger = createLogger({ format: 'text', debug: argv.includes('--debug') });
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  let logger: Logger = createLogger({ format: 'text', debug: argv.includes('--debug'), err: io.err });
   try {
     const g = parseFlags(argv, GLOBAL_FLAGS, 'berth-runtime');
     const logFormat = g.flags['log-format'] as string;
@@ -70,18 +78,18 @@ export async function main(argv: string[]): Promise<number> {
     const globals: GlobalOptions = {
       root: g.flags.root as string,
       debug: g.flags.debug as boolean,
-      log: g.flags.log as string | undefined,
+      log: g.flags.log ? path.resolve(io.cwd, g.flags.log as string) : undefined,
       logFormat,
     };
-    logger = createLogger({ file: globals.log, format: logFormat, debug: globals.debug });
+    logger = createLogger({ file: globals.log, format: logFormat, debug: globals.debug, err: io.err });
     if (g.flags.version) {
-      process.stdout.write(`berth-runtime version ${VERSION}\nspec: 1.2.0\n`);
+      io.out(`berth-runtime version ${VERSION}\nspec: 1.2.0\n`);
       return 0;
     }
     const [name, ...rest] = g.rest;
     if (g.flags.help || !name || name === 'help') {
-      if (name && name !== 'help' && COMMANDS[name]) return commandHelp(name, (await COMMANDS[name]()).command);
-      process.stdout.write(usage());
+      if (name && name !== 'help' && COMMANDS[name]) return commandHelp(io, name, (await COMMANDS[name]()).command);
+      io.out(usage());
       return 0;
     }
     if (g.flags['systemd-cgroup']) {
@@ -94,31 +102,25 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { command } = await load();
     const p = parseFlags(rest, [...command.flags, { name: 'help', aliases: ['h'], type: 'bool', help: 'show help' }], name);
-    if (p.flags.help) return commandHelp(name, command);
+    if (p.flags.help) return commandHelp(io, name, command);
     checkArgs(name, command, p.rest);
-    const rt = openRuntime({ root: globals.root, warn: logger.warn, debug: logger.debug });
-    return await command.run({ rt, flags: p.flags, args: p.rest, globals, logger });
+    for (const f of PATH_FLAGS) {
+      const v = p.flags[f];
+      if (typeof v === 'string' && v !== '' && v !== '-') p.flags[f] = path.resolve(io.cwd, v);
+    }
+    if (command.flags.some((f) => f.name === 'bundle') && !p.flags.bundle) p.flags.bundle = io.cwd;
+    const rt = openRuntime({ root: path.resolve(io.cwd, globals.root), warn: logger.warn, debug: logger.debug, host: io.host });
+    return await command.run({ rt, flags: p.flags, args: p.rest, globals, logger, io });
   } catch (e) {
+    if (e instanceof NeedsLocalCli) throw e;
     const msg = e instanceof Error ? e.message : String(e);
     logger.error(msg);
-    if (logger.debugEnabled && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+    if (logger.debugEnabled && e instanceof Error && e.stack) io.err(e.stack + '\n');
     return 1;
   }
 }
 
-function commandHelp(name: string, cmd: Command): number {
-  process.stdout.write(`berth-runtime ${name}: ${cmd.summary}\n\nUSAGE: berth-runtime ${name} [command options] ${cmd.usage}\n\nOPTIONS:\n${flagHelp(cmd.flags)}\n`);
+function commandHelp(io: CliIO, name: string, cmd: Command): number {
+  io.out(`berth-runtime ${name}: ${cmd.summary}\n\nUSAGE: berth-runtime ${name} [command options] ${cmd.usage}\n\nOPTIONS:\n${flagHelp(cmd.flags)}\n`);
   return 0;
 }
-
-// A reader that went away (`events | head`) ends us quietly, as it would a Go program.
-process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-  if (e.code === 'EPIPE') process.exit(0);
-  throw e;
-});
-
-// No top-level await: the bundle is CommonJS, which Node loads faster than ES modules.
-void main(process.argv.slice(2)).then((code) => {
-  // Exit once stdout has drained (pipes are asynchronous in Node); nothing else may keep us alive.
-  process.stdout.write('', () => process.exit(code));
-});

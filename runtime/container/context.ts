@@ -1,5 +1,6 @@
 // What every lifecycle operation needs: where state lives and where warnings go.
 import { DEFAULT_ROOT, StateStore } from '../state.js';
+import type { ProcessHost } from '../host.js';
 
 export interface RuntimeOptions {
   /** State directory (runc's --root). */
@@ -7,12 +8,15 @@ export interface RuntimeOptions {
   /** Non-fatal problems (poststart/poststop hook failures, cleanup leftovers). */
   warn?: (msg: string) => void;
   debug?: (msg: string) => void;
+  /** Who runs berth-init and reaps a foreground container (default: this process). */
+  host?: ProcessHost;
 }
 
 export interface Runtime {
   store: StateStore;
   warn(msg: string): void;
   debug(msg: string): void;
+  host?: ProcessHost;
 }
 
 export function openRuntime(opts: RuntimeOptions = {}): Runtime {
@@ -20,5 +24,6 @@ export function openRuntime(opts: RuntimeOptions = {}): Runtime {
     store: new StateStore(opts.root ?? DEFAULT_ROOT),
     warn: opts.warn ?? ((m) => process.stderr.write(`berth-runtime: warning: ${m}\n`)),
     debug: opts.debug ?? (() => {}),
+    host: opts.host,
   };
 }

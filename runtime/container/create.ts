@@ -59,6 +59,7 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
       preserveFds: opts.preserveFds,
       seccomp,
       stdio: opts.stdio,
+      launcher: rt.host,
       onPid: async (pid: number) => {
         // Record the pid and cgroup before touching anything, so a cleanup after a crash finds them.
         mark('plan+clone');
@@ -75,12 +76,14 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
         const res = spec.linux?.resources;
         if (res) await cg.apply({ ...res, ...(res.devices ? { devices: containerDeviceRules(res.devices, spec.linux?.devices ?? []) } : {}) });
         mark('cgroups');
-        const state = ociState(rec, 'creating');
+        // Lifecycle steps 3-5 and 7 come after step 2, so these hooks see 'created' (runtime-spec
+        // runtime.md#state; runtime-tools hooks_stdin checks it; crun agrees, runc says 'creating').
+        const state = ociState(rec, 'created');
         // prestart is deprecated but still in the spec; it runs right before createRuntime, as in runc.
         await runHooks('prestart', spec.hooks, state, rt.warn);
         await runHooks('createRuntime', spec.hooks, state, rt.warn);
       },
-      hookState: (pid: number) => JSON.stringify(ociState({ ...rec, pid }, 'creating')),
+      hookState: (pid: number) => JSON.stringify(ociState({ ...rec, pid }, 'created')),
     });
     if (rec.pid !== pid) {
       rec.pid = pid;

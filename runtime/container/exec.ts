@@ -82,6 +82,7 @@ export async function execInContainer(rt: Runtime, o: ExecOptions): Promise<Exec
     preserveFds: o.preserveFds,
     seccomp,
     stdio: o.stdio,
+    launcher: rt.host,
     onPid: async (pid: number) => {
       await cg.addProcess(pid);
     },

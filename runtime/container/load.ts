@@ -25,7 +25,7 @@ export async function loadContainer(rt: Runtime, id: string): Promise<Loaded> {
 /** Run `fn` holding the container's lock, with its record read under that lock. */
 export async function withContainer<T>(rt: Runtime, id: string, fn: (c: Loaded, lock: ContainerLock) => Promise<T>): Promise<T> {
   await loadContainer(rt, id); // cleans a stale leftover first, so it never looks like a live container
-  const lock = rt.store.lock(id);
+  const lock = await rt.store.lockAsync(id);
   try {
     const rec = rt.store.read(id);
     if (!rec) throw notFound(`container ${id} does not exist`);

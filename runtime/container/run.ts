@@ -1,12 +1,10 @@
 // run: create + start, and unless detached wait for the container's init, then delete it
 // (runc's `run`): the exit status of init becomes ours.
-import { closeSync } from 'node:fs';
-import { pidfdOpen, prctl, PR_SET_CHILD_SUBREAPER, waitidPidfdNoHang } from '../../native/ffi.js';
 import type { Runtime } from './context.js';
 import { createContainer, type CreateOptions } from './create.js';
 import { deleteContainer } from './delete.js';
-import { sleep } from './destroy.js';
 import { startContainer } from './start.js';
+import { localHost } from '../host.js';
 import { mark } from '../../lib/timing.js';
 
 export interface RunOptions extends CreateOptions {
@@ -18,12 +16,13 @@ export interface RunOptions extends CreateOptions {
 }
 
 export async function runContainer(rt: Runtime, o: RunOptions): Promise<number> {
+  const host = rt.host ?? localHost;
   // berth-init's parent exits after create and init is re-parented to the nearest subreaper: be it,
   // so that init's exit status comes to us.
-  if (!o.detach) prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (!o.detach) host.becomeSubreaper();
   const rec = await createContainer(rt, o);
-  // The pidfd names init even if its pid is reused later; open it before init can run and exit.
-  const pidfd = o.detach ? -1 : pidfdOpen(rec.pid);
+  // Hold init before it can run and exit (a pidfd locally: it names init even if its pid is reused).
+  const child = o.detach ? undefined : host.adopt(rec.pid);
   try {
     try {
       await startContainer(rt, o.id);
@@ -32,25 +31,14 @@ export async function runContainer(rt: Runtime, o: RunOptions): Promise<number> 
       throw e;
     }
     mark('start');
-    if (o.detach) return 0;
+    if (!child) return 0;
     o.onStarted?.(rec.pid);
-    const code = await waitExit(pidfd);
+    const code = await child.wait();
     mark('wait');
     if (!o.keep) await deleteContainer(rt, o.id, { force: true });
     mark('delete');
     return code;
   } finally {
-    if (pidfd >= 0) closeSync(pidfd);
-  }
-}
-
-/** Poll an adopted child's pidfd with waitid(WNOHANG), backing off from 1 ms to 25 ms. */
-async function waitExit(pidfd: number): Promise<number> {
-  let delay = 1;
-  for (;;) {
-    const code = waitidPidfdNoHang(pidfd);
-    if (code !== undefined) return code;
-    await sleep(delay);
-    delay = Math.min(delay * 2, 25);
+    child?.close();
   }
 }

@@ -204,7 +204,8 @@ export function buildCreatePlan(spec: Spec, opts: CreatePlanOptions): Buffer {
     }
   }
   if (!seenNs.has('mount')) throw invalidArgument('config.json: /linux/namespaces must include a mount namespace (berth sets up the rootfs in it)');
-  if (joined.has('mount')) throw invalidArgument('config.json: /linux/namespaces: joining an existing mount namespace is not supported for create');
+  // A joined mount namespace (like runc) gets the rootfs set up and pivoted in it: whoever shares it
+  // asked for that. berth-init opens every path it needs before it joins.
   // The user namespace is joined first (C orders it), then the others.
   for (const ns of linux.namespaces ?? []) if (ns.path) w.composite(Tag.SETNS, [['u32', NAMESPACE_FLAG[ns.type]]], [ns.path], `namespace ${ns.type}`);
   w.u64(Tag.CLONE_FLAGS, cloneFlags);
@@ -284,13 +285,14 @@ export function buildCreatePlan(spec: Spec, opts: CreatePlanOptions): Buffer {
     w.flag(Tag.DEV_SYMLINKS);
   }
 
-  const hasUts = (cloneFlags & CLONE.NEWUTS) !== 0;
+  // A uts namespace joined by path counts too (runc's rule): the hostname is set in that namespace.
+  const hasUts = seenNs.has('uts');
   if (spec.hostname) {
-    if (!hasUts) throw invalidArgument('config.json: /hostname needs a new uts namespace in /linux/namespaces');
+    if (!hasUts) throw invalidArgument('config.json: /hostname needs a uts namespace in /linux/namespaces');
     w.str(Tag.HOSTNAME, spec.hostname, 'hostname');
   }
   if (spec.domainname) {
-    if (!hasUts) throw invalidArgument('config.json: /domainname needs a new uts namespace in /linux/namespaces');
+    if (!hasUts) throw invalidArgument('config.json: /domainname needs a uts namespace in /linux/namespaces');
     w.str(Tag.DOMAINNAME, spec.domainname, 'domainname');
   }
   for (const [k, v] of Object.entries(linux.sysctl ?? {})) {

@@ -11,7 +11,7 @@ export class SyncChannel {
   private waiters: Array<{ resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
   private closed: Error | undefined;
 
-  constructor(private readonly sock: Socket, private readonly describeClose: () => Error) {
+  constructor(private readonly sock: Socket, private describeClose: () => Error) {
     sock.on('data', (d: Buffer) => { this.buf = Buffer.concat([this.buf, d]); this.parse(); });
     const end = () => {
       if (this.closed) return;
@@ -32,6 +32,11 @@ export class SyncChannel {
       const w = this.waiters.shift();
       if (w) w.resolve(f); else this.frames.push(f);
     }
+  }
+
+  /** How a close reads from now on (the planner hands a client's connection over to berth-init). */
+  describeCloseAs(describe: () => Error): void {
+    this.describeClose = describe;
   }
 
   send(type: string, payload: Buffer | string = Buffer.alloc(0)): void {

@@ -14,7 +14,8 @@ if (!isRoot) {
 } else {
   const cli = new RuntimeCli();
 
-  // Each hook appends "<kind> <status> <env>" to a log. startContainer runs after pivot_root, so it
+  // Each hook appends "<kind> <status> <env>" to a log (status: runtime-spec lifecycle, 'created' from
+  // step 3 until the program runs). startContainer runs after pivot_root, so it
   // resolves paths in the container (the log dir is bound at /hooks); every other kind, createContainer
   // included (container namespaces, before pivot_root), resolves them in the runtime's filesystem.
   function hook(kind: string, logDir: string, inContainer: boolean): Hook {
@@ -45,10 +46,10 @@ if (!isRoot) {
     const lines = () => fs.readFileSync(path.join(logDir, 'log'), 'utf8').trim().split('\n');
     try {
       cli.ok(['create', '-b', bundle, id]);
-      assert.equal(lines(), ['prestart creating prestart-env', 'createRuntime creating createRuntime-env', 'createContainer creating createContainer-env']);
+      assert.equal(lines(), ['prestart created prestart-env', 'createRuntime created createRuntime-env', 'createContainer created createContainer-env']);
       cli.ok(['start', id]);
       await waitFor('startContainer and poststart', () => lines().length >= 5);
-      assert.equal(lines().slice(3).sort(), ['poststart running poststart-env', 'startContainer creating startContainer-env'].sort());
+      assert.equal(lines().slice(3).sort(), ['poststart running poststart-env', 'startContainer created startContainer-env'].sort());
       const del = cli.run(['delete', '--force', id]);
       assert.is(del.status, 0, 'a failing poststop hook is only a warning');
       assert.match(del.stderr, /poststop hook #1 \(\/bin\/false\) exited with status 1/);

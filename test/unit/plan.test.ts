@@ -75,6 +75,19 @@ test('create plan: namespaces become clone flags, paths become setns, cgroup uns
   assert.is(records(p, 'EXEC_FIFO')[0].payload.toString(), '/run/x/exec.fifo');
 });
 
+test('create plan: mount and uts namespaces joined by path (runtime-tools linux_ns_path), hostname set there', () => {
+  const p = buildCreatePlan(spec((s) => {
+    s.hostname = 'joined';
+    s.linux.namespaces = [{ type: 'pid' }, { type: 'mount', path: '/proc/42/ns/mnt' }, { type: 'uts', path: '/proc/42/ns/uts' }];
+  }), opts);
+  assert.is(records(p, 'CLONE_FLAGS')[0].payload.readBigUInt64LE(0), BigInt(CLONE.NEWPID), 'nothing new but the pid namespace');
+  const joined = records(p, 'SETNS').map((r) => [r.payload.readUInt32LE(0), r.payload.subarray(4).toString()]);
+  assert.equal(joined, [[CLONE.NEWNS, '/proc/42/ns/mnt\0'], [CLONE.NEWUTS, '/proc/42/ns/uts\0']]);
+  assert.is(records(p, 'HOSTNAME')[0].payload.toString(), 'joined');
+  assert.is(throwsMsg(() => buildCreatePlan(spec((s) => { s.domainname = 'd'; s.linux.namespaces = [{ type: 'mount' }]; }), opts)),
+    'config.json: /domainname needs a uts namespace in /linux/namespaces');
+});
+
 test('create plan: mounts carry flags, propagation, resolved bind sources; process fields encoded', () => {
   const p = buildCreatePlan(spec((s) => {
     s.mounts.push({ destination: '/data', source: 'data', options: ['rbind', 'ro', 'rprivate'] });
@@ -105,7 +118,7 @@ test('create plan: semantic errors name the field', () => {
   assert.is(throwsMsg(() => buildCreatePlan(spec((s) => { s.linux.namespaces = [{ type: 'pid' }]; }), opts)),
     'config.json: /linux/namespaces must include a mount namespace (berth sets up the rootfs in it)');
   assert.is(throwsMsg(() => buildCreatePlan(spec((s) => { s.hostname = 'h'; s.linux.namespaces = [{ type: 'mount' }]; }), opts)),
-    'config.json: /hostname needs a new uts namespace in /linux/namespaces');
+    'config.json: /hostname needs a uts namespace in /linux/namespaces');
   assert.is(throwsMsg(() => buildCreatePlan(spec((s) => { s.linux.namespaces.push({ type: 'user' }); }), opts)),
     'config.json: /linux/uidMappings and /linux/gidMappings are required with a new user namespace');
   assert.is(throwsMsg(() => buildCreatePlan(spec((s) => { s.mounts.push({ destination: '/a/../../etc', type: 'tmpfs' }); }), opts)),

@@ -10,22 +10,19 @@ export const command: Command = {
     { name: 'stats', type: 'bool', help: 'display the container\'s stats then exit' },
   ],
   args: 1,
-  async run({ rt, flags, args }) {
+  async run({ rt, flags, args, io }) {
     if (flags.stats) {
-      process.stdout.write(JSON.stringify(await containerStats(rt, args[0])) + '\n');
+      io.out(JSON.stringify(await containerStats(rt, args[0])) + '\n');
       return 0;
     }
     const ac = new AbortController();
-    const stop = () => ac.abort();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const stopListening = io.onSignal(['SIGINT', 'SIGTERM'], () => ac.abort());
     try {
       for await (const ev of containerEvents(rt, args[0], parseDuration(String(flags.interval)), ac.signal)) {
-        process.stdout.write(JSON.stringify(ev) + '\n');
+        io.out(JSON.stringify(ev) + '\n');
       }
     } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
+      stopListening();
     }
     return 0;
   },

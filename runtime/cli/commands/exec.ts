@@ -27,7 +27,7 @@ export const command: Command = {
     { name: 'ignore-paused', type: 'bool', help: 'ignored', ignored: true },
   ],
   args: [1, Infinity],
-  async run({ rt, flags, args }) {
+  async run({ rt, flags, args, io }) {
     if ((flags.cgroup as string[]).length) throw invalidArgument('exec: --cgroup is not supported');
     const processFile = str(flags.process);
     let process_;
@@ -63,7 +63,7 @@ export const command: Command = {
       preserveFds: num(flags['preserve-fds']),
     });
     if (detach) return 0;
-    const stop = forwardSignals(h.pid);
+    const stop = forwardSignals(io, h.pid);
     try {
       return await h.wait();
     } finally {

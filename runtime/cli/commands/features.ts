@@ -7,8 +7,8 @@ export const command: Command = {
   summary: 'show the enabled features',
   flags: [],
   args: 0,
-  async run() {
-    process.stdout.write(JSON.stringify(await runtimeFeatures(VERSION), null, 4) + '\n');
+  async run({ io }) {
+    io.out(JSON.stringify(await runtimeFeatures(VERSION), null, 4) + '\n');
     return 0;
   },
 };

@@ -10,21 +10,21 @@ export const command: Command = {
     { name: 'quiet', aliases: ['q'], type: 'bool', help: 'display only container IDs' },
   ],
   args: 0,
-  async run({ rt, flags }) {
+  async run({ rt, flags, io }) {
     const list = await listContainers(rt);
     if (flags.quiet) {
-      process.stdout.write(list.map((c) => c.id + '\n').join(''));
+      io.out(list.map((c) => c.id + '\n').join(''));
       return 0;
     }
     if (flags.format === 'json') {
-      process.stdout.write(JSON.stringify(list) + '\n');
+      io.out(JSON.stringify(list) + '\n');
       return 0;
     }
     if (flags.format !== 'table') throw invalidArgument(`invalid format option ${JSON.stringify(flags.format)}: use table or json`);
     const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'],
       ...list.map((c) => [c.id, String(c.pid ?? 0), c.status, c.bundle, c.created, c.owner || 'root'])];
     const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)) + 3);
-    process.stdout.write(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('') + '\n').join(''));
+    io.out(rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('') + '\n').join(''));
     return 0;
   },
 };

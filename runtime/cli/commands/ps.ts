@@ -8,10 +8,10 @@ export const command: Command = {
   summary: 'ps displays the processes running inside a container',
   flags: [{ name: 'format', aliases: ['f'], type: 'string', default: 'table', help: 'select one of: table or json' }],
   args: [1, Infinity],
-  async run({ rt, flags, args }) {
+  async run({ rt, flags, args, io }) {
     const pids = await containerPids(rt, args[0]);
     if (flags.format === 'json') {
-      process.stdout.write(JSON.stringify(pids) + '\n');
+      io.out(JSON.stringify(pids) + '\n');
       return 0;
     }
     if (flags.format !== 'table') throw invalidArgument(`invalid format option ${JSON.stringify(flags.format)}: use table or json`);
@@ -24,7 +24,7 @@ export const command: Command = {
     if (pidCol < 0) throw invalidArgument(`ps ${psArgs.join(' ')} printed no PID column`);
     const set = new Set(pids);
     const keep = lines.slice(1).filter((l) => set.has(Number(l.trim().split(/\s+/)[pidCol])));
-    process.stdout.write([lines[0], ...keep].join('\n') + '\n');
+    io.out([lines[0], ...keep].join('\n') + '\n');
     return 0;
   },
 };

@@ -12,14 +12,14 @@ export const command: Command = {
     { name: 'keep', type: 'bool', help: 'do not delete the container after it exits' },
   ],
   args: 1,
-  async run({ rt, flags, args }) {
+  async run({ rt, flags, args, io }) {
     let stop = () => {};
     try {
       return await runContainer(rt, {
         ...createOptions(args[0], flags),
         detach: flags.detach === true,
         keep: flags.keep === true,
-        onStarted: (pid) => { stop = forwardSignals(pid); },
+        onStarted: (pid) => { stop = forwardSignals(io, pid); },
       });
     } finally {
       stop();

@@ -13,11 +13,13 @@ export const command: Command = {
     { name: 'rootless', type: 'bool', help: 'generate a configuration for a rootless container' },
   ],
   args: 0,
-  async run({ flags }) {
+  async run({ flags, io }) {
     const file = path.join(str(flags.bundle) ?? '.', 'config.json');
     // Never overwrite a config someone wrote by hand (runc refuses too).
     if (fs.existsSync(file)) throw alreadyExists(`${file} exists: remove it first`);
     fs.writeFileSync(file, JSON.stringify(defaultSpec({ rootless: flags.rootless === true }), null, '\t'), { flag: 'wx', mode: 0o666 });
+    // The caller's umask, not this process's (the planner writes on behalf of its clients).
+    fs.chmodSync(file, 0o666 & ~io.umask);
     return 0;
   },
 };

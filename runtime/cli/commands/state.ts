@@ -6,8 +6,8 @@ export const command: Command = {
   summary: 'output the state of a container',
   flags: [],
   args: 1,
-  async run({ rt, args }) {
-    process.stdout.write(JSON.stringify(await containerState(rt, args[0]), null, 2) + '\n');
+  async run({ rt, args, io }) {
+    io.out(JSON.stringify(await containerState(rt, args[0]), null, 2) + '\n');
     return 0;
   },
 };

@@ -35,11 +35,11 @@ export const command: Command = {
   },
 };
 
-async function resourcesFrom({ flags }: CommandContext): Promise<LinuxResources> {
+async function resourcesFrom({ flags, io }: CommandContext): Promise<LinuxResources> {
   if (str(flags['l3-cache-schema']) || str(flags['mem-bw-schema'])) throw invalidArgument('update: Intel RDT is not supported by berth-runtime');
   const file = str(flags.resources);
   if (file) {
-    const text = file === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(file, 'utf8');
+    const text = file === '-' ? io.readStdin() : fs.readFileSync(file, 'utf8');
     let json: unknown;
     try {
       json = JSON.parse(text);
