@@ -3,8 +3,9 @@
 // Images: a debootstrapped Debian bookworm (minbase, one gzip layer, ~46 MB) built once into
 // /var/cache/berth-bench (run `debootstrap --variant=minbase bookworm /var/cache/berth-bench/debian-rootfs`
 // first; without it a host-files stand-in of the same size is used and the line says so), and a
-// ~100 MB (uncompressed) 5-layer image generated from host files. berth is also timed with layer apply
-// workers off (BERTH_APPLY_WORKERS=0) to show what they buy, and single layers in a worker (=1).
+// ~100 MB (uncompressed) 5-layer image generated from host files (their content follows what is
+// installed). berth is also timed with layer apply workers forced on (BERTH_APPLY_WORKERS=1) and off
+// (=0): its default picks one by the number of cores (snapshotter/unpack.ts).
 // Run as root: node scripts/build.mjs && node --import tsx bench/image-pull.ts [runs]
 // The filesystem under os.tmpdir() decides much of the result: on ext4 without a journal (this VM's
 // root), every inode created skips the group's inodes freed in the last 60-360 s, so any recent
@@ -12,7 +13,7 @@
 // runs next. For numbers that compare unpackers, point TMPDIR at a fresh journaled ext4, e.g.
 //   truncate -s 6G /var/tmp/b.img && mkfs.ext4 -q /var/tmp/b.img && mount -o loop /var/tmp/b.img /mnt/b
 //   TMPDIR=/mnt/b node --import tsx bench/image-pull.ts 5
-// Every store is kept until the end (see `leftovers`): about 0.7 GB of disk per run.
+// Every store is kept until the end (see `leftovers`): about 1.2 GB of disk per run.
 import { execFileSync, execSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -99,6 +100,10 @@ async function startContainerd(dir: string): Promise<{ sock: string; child: Chil
 }
 
 function time(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number {
+  // Every run starts with nothing dirty: else the previous run's ~300 MB of unwritten files are
+  // written back (through the loop device's thread) during this one, and the numbers measured who
+  // ran after whom (the same berth pull right after containerd: 1812 ms, right after berth: 1367 ms).
+  spawnSync('sync');
   const t = process.hrtime.bigint();
   const r = spawnSync(cmd, args, { encoding: 'utf8', env });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
@@ -131,7 +136,7 @@ try {
     execFileSync(BERTH, ['--root', src, 'push', '-q', `localhost/bench/${name}:latest`, ref]);
     const berth: number[] = [];
     const mainThread: number[] = [];
-    const oneWorker: number[] = [];
+    const workers: number[] = [];
     const fetchOnly: number[] = [];
     const ctr: number[] = [];
     const pull = (i: number, extra: string[], env?: NodeJS.ProcessEnv) => {
@@ -141,8 +146,8 @@ try {
     };
     for (let i = 0; i < runs; i++) {
       berth.push(pull(i, []));
-      if (img.layers.length > 1) mainThread.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '0' }));
-      else oneWorker.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '1' }));
+      mainThread.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '0' }));
+      workers.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '1' }));
       fetchOnly.push(pull(i, ['--no-unpack']));
       if (withCtr) {
         const dir = path.join(work, `ctr-${name}-${i}`);
@@ -161,8 +166,7 @@ try {
     const mbs = (ms: number) => (gz / 1e6 / (ms / 1000)).toFixed(1);
     const all = (xs: number[]) => xs.map((x) => x.toFixed(0)).join('/');
     let line = `${label}: ${(gz / 1e6).toFixed(1)} MB compressed, ${img.layers.length} layer(s), median of ${runs}: berth ${b.toFixed(0)} ms (${mbs(b)} MB/s; runs ${all(berth)}; fetch alone ${median(fetchOnly).toFixed(0)} ms)`;
-    if (mainThread.length) line += `, berth without apply workers ${median(mainThread).toFixed(0)} ms (${mbs(median(mainThread))} MB/s)`;
-    if (oneWorker.length) line += `, berth applying it in a worker ${median(oneWorker).toFixed(0)} ms (${mbs(median(oneWorker))} MB/s)`;
+    line += `, berth with apply workers ${median(workers).toFixed(0)} ms, without ${median(mainThread).toFixed(0)} ms`;
     if (ctr.length) { const c = median(ctr); line += `, containerd ${c.toFixed(0)} ms (${mbs(c)} MB/s; runs ${all(ctr)}), berth/containerd ${(b / c).toFixed(2)}x`; }
     console.log(line);
     leftovers.push(src);

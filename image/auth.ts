@@ -3,6 +3,7 @@
 import { BerthError, permissionDenied, unavailable } from '../lib/errors.js';
 import type { Credentials } from './auth-file.js';
 import { describeNetError, httpRequest } from './transport.js';
+import type { Fetcher } from './tls.js';
 
 export interface Challenge { scheme: string; params: Record<string, string> }
 
@@ -49,7 +50,7 @@ interface CachedToken { token: string; expires: number }
 /** Fetches and caches bearer tokens for one registry. */
 export class TokenCache {
   private tokens = new Map<string, CachedToken>();
-  constructor(private creds: Credentials | undefined) {}
+  constructor(private creds: Credentials | undefined, private fetcher?: Fetcher) {}
 
   async token(ch: Challenge, scope: string | undefined): Promise<string> {
     const realm = ch.params.realm;
@@ -70,7 +71,7 @@ export class TokenCache {
     }
     let res: Response;
     try {
-      res = await httpRequest({ method: 'GET', url: url.toString(), headers, timeoutMs: 30_000 });
+      res = await httpRequest({ method: 'GET', url: url.toString(), headers, timeoutMs: 30_000, fetcher: this.fetcher });
     } catch (e) {
       if (e instanceof BerthError) throw e;
       throw unavailable(`token server ${url.origin}: ${describeNetError(e)}`, e);

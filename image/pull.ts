@@ -43,7 +43,26 @@ export interface PullResult {
   chainId?: string;
 }
 
-async function fetchManifestBlob(client: RegistryClient, content: ContentStore, repo: string, ref: string, expect?: Descriptor) {
+/**
+ * Small blobs (manifests, config) are parsed from memory once verified, and stored meanwhile: their
+ * write + fsync + rename is off the critical path, and pull awaits them all before it records the image.
+ */
+class Stores {
+  private readonly pending: Promise<unknown>[] = [];
+  add(p: Promise<unknown>): void {
+    p.catch(() => {}); // awaited in all(); a pull that fails earlier must not leave an unhandled rejection
+    this.pending.push(p);
+  }
+  all(): Promise<unknown> {
+    return Promise.all(this.pending);
+  }
+  /** Every write has ended (a failed pull must not leave writes running outside its GC lock). */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.pending);
+  }
+}
+
+async function fetchManifestBlob(client: RegistryClient, content: ContentStore, stores: Stores, repo: string, ref: string, expect?: Descriptor) {
   const got = await client.getManifest(repo, ref);
   const digest = sha256(got.bytes);
   if (expect && (digest !== expect.digest || got.bytes.length !== expect.size)) {
@@ -51,16 +70,23 @@ async function fetchManifestBlob(client: RegistryClient, content: ContentStore, 
   }
   if (ref.startsWith('sha256:') && digest !== ref) throw dataLoss(`registry served manifest ${digest} when asked for ${ref}`);
   const parsed = parseManifest(got.bytes, got.mediaType);
-  await content.writeBytes(got.bytes, { digest, size: got.bytes.length });
+  stores.add(content.writeBytes(got.bytes, { digest, size: got.bytes.length }));
   const desc: Descriptor = { mediaType: parsed.mediaType, digest, size: got.bytes.length };
   return { parsed, desc };
 }
 
 export async function pull(root: string, reference: string, opts: PullOptions = {}): Promise<PullResult> {
-  return withGcShared(root, () => pullLocked(root, reference, opts));
+  return withGcShared(root, async () => {
+    const stores = new Stores();
+    try {
+      return await pullLocked(root, reference, opts, stores);
+    } finally {
+      await stores.settled();
+    }
+  });
 }
 
-async function pullLocked(root: string, reference: string, opts: PullOptions): Promise<PullResult> {
+async function pullLocked(root: string, reference: string, opts: PullOptions, stores: Stores): Promise<PullResult> {
   const ref = parseReference(reference);
   const content = new ContentStore(root);
   const images = new ImageStore(root);
@@ -68,14 +94,14 @@ async function pullLocked(root: string, reference: string, opts: PullOptions): P
   const emit = opts.onEvent ?? (() => {});
   const want = opts.platform ?? hostPlatform();
 
-  const top = await fetchManifestBlob(client, content, ref.repository, manifestRef(ref));
+  const top = await fetchManifestBlob(client, content, stores, ref.repository, manifestRef(ref));
   emit({ type: 'resolved', reference: formatReference(ref), digest: top.desc.digest as Digest, mediaType: top.desc.mediaType });
 
   let manifest: Manifest;
   let manifestDesc: Descriptor;
   if (top.parsed.kind === 'index') {
     const chosen = selectManifest(top.parsed.index.manifests, want);
-    const child = await fetchManifestBlob(client, content, ref.repository, checkDigest(chosen.digest), chosen);
+    const child = await fetchManifestBlob(client, content, stores, ref.repository, checkDigest(chosen.digest), chosen);
     if (child.parsed.kind !== 'manifest') throw invalidArgument(`index entry ${chosen.digest} is not an image manifest`);
     manifest = child.parsed.manifest;
     manifestDesc = { ...child.desc, platform: chosen.platform };
@@ -85,7 +111,7 @@ async function pullLocked(root: string, reference: string, opts: PullOptions): P
     manifestDesc = top.desc;
   }
 
-  const config = await fetchConfig(client, content, ref.repository, manifest.config);
+  const config = await fetchConfig(client, content, stores, ref.repository, manifest.config);
   checkConfigMatches(manifest, config);
   for (const l of manifest.layers) {
     if (!layerCompression(l.mediaType)) throw invalidArgument(`layer ${l.digest} has unsupported media type ${l.mediaType}`);
@@ -97,7 +123,9 @@ async function pullLocked(root: string, reference: string, opts: PullOptions): P
   // once and reads each one as its bytes reach the ingest file (BlobFollower).
   const follower = new BlobFollower(content);
   for (const l of layers) emit({ type: 'layer', digest: l.digest as Digest, status: 'waiting', done: 0, total: l.size });
-  const downloading = mapLimit(layers, opts.concurrency ?? 3, async (l) => {
+  // Biggest first, as the unpacker applies them: the longest download is not left for last.
+  const bySize = [...layers].sort((a, b) => b.size - a.size);
+  const downloading = mapLimit(bySize, opts.concurrency ?? 3, async (l) => {
     try {
       const r = await content.fetch({ digest: l.digest as Digest, size: l.size }, blobSource(client, ref.repository, l.digest as Digest),
         (done, total) => { follower.wake(l.digest); emit({ type: 'layer', digest: l.digest as Digest, status: 'downloading', done, total }); });
@@ -135,6 +163,7 @@ async function pullLocked(root: string, reference: string, opts: PullOptions): P
     await downloading;
   }
 
+  await stores.all();
   const name = formatReference(ref);
   images.put({ name, target: top.desc, manifest: manifestDesc, created: new Date().toISOString(), source: 'registry' });
   const imageId = manifest.config.digest as Digest;
@@ -142,11 +171,17 @@ async function pullLocked(root: string, reference: string, opts: PullOptions): P
   return { name, target: top.desc, manifest: manifestDesc, config, imageId, chainId };
 }
 
-async function fetchConfig(client: RegistryClient, content: ContentStore, repo: string, desc: Descriptor): Promise<ImageConfig> {
+async function fetchConfig(client: RegistryClient, content: ContentStore, stores: Stores, repo: string, desc: Descriptor): Promise<ImageConfig> {
   const digest = checkDigest(desc.digest, 'config digest');
   if (desc.size > MAX_CONFIG_BYTES) throw invalidArgument(`image config ${digest} is ${desc.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
-  await content.fetch({ digest, size: desc.size }, blobSource(client, repo, digest));
-  return parseImageConfig(content.readBlob(digest, MAX_CONFIG_BYTES));
+  if (content.has(digest, desc.size)) return parseImageConfig(content.readBlob(digest, MAX_CONFIG_BYTES));
+  const bytes = await client.getBlobBytes(repo, digest, desc.size);
+  if (bytes.length !== desc.size || sha256(bytes) !== digest) {
+    throw dataLoss(`image config from ${client.registry}/${repo} does not match its descriptor ${digest} (${desc.size} bytes)`);
+  }
+  const config = parseImageConfig(bytes);
+  stores.add(content.writeBytes(bytes, { digest, size: desc.size }));
+  return config;
 }
 
 export function blobSource(client: RegistryClient, repo: string, digest: Digest) {

@@ -1,10 +1,11 @@
 // Distribution-spec v2 client for one registry: the /v2/ probe, authentication on demand per
 // repository scope, manifests, blobs (ranged GET, HEAD, chunkless upload, cross-repo mount).
-import { BerthError, notFound, permissionDenied, unavailable, invalidArgument, failedPrecondition } from '../lib/errors.js';
+import { BerthError, isBerthError, notFound, permissionDenied, unavailable, invalidArgument, failedPrecondition } from '../lib/errors.js';
 import { lookupCredentials, type Credentials } from './auth-file.js';
 import { basicHeader, parseChallenges, TokenCache, type Challenge } from './auth.js';
 import { isLoopbackRegistry } from './reference.js';
-import { httpRequest, type HttpRequest } from './transport.js';
+import { httpRequest, isTransient, type HttpRequest } from './transport.js';
+import { certificateProblem, notTls, registryTls, tlsFetcher, tlsMatters, type Fetcher, type TlsSettings } from './tls.js';
 import { MANIFEST_ACCEPT } from './media-types.js';
 import { MAX_MANIFEST_BYTES } from './manifest.js';
 import type { Digest } from './digest.js';
@@ -17,30 +18,67 @@ export interface RegistryOptions {
   /** Registries (host[:port]) spoken to over plain HTTP. */
   insecure?: string[];
   userAgent?: string;
+  /** false: HTTPS without certificate checks, plain HTTP if the registry speaks no TLS (--tls-verify=false). */
+  tlsVerify?: boolean;
+  /** CA certificates (*.crt) and a client certificate (*.cert + *.key) for the registry (--cert-dir). */
+  certDir?: string;
+  /** Where per-registry certs directories are looked up (default /etc/containers/certs.d, /etc/docker/certs.d). */
+  certsDirs?: string[];
 }
 
 type Action = 'pull' | 'push';
 
 export class RegistryClient {
-  readonly base: string;
   private creds: Credentials | undefined;
   private challenge: Challenge | undefined | null = null; // null: not probed yet
   private tokens: TokenCache;
   private ua: string;
 
+  base: string;
+  private readonly tls: TlsSettings | undefined;
+  private readonly fetcher: Fetcher | undefined;
+
   constructor(readonly registry: string, opts: RegistryOptions = {}) {
-    const plain = isLoopbackRegistry(registry) || (opts.insecure ?? []).includes(registry);
+    this.tls = registryTls(registry, opts);
+    // HTTPS unless the registry is loopback or marked insecure, and then still HTTPS when the user
+    // gave it TLS settings (a certs dir, --tls-verify=false): a local registry may well serve TLS.
+    const plain = (isLoopbackRegistry(registry) || (opts.insecure ?? []).includes(registry)) && !this.tls && opts.tlsVerify === undefined;
     // Docker Hub's API lives on registry-1.docker.io, not on docker.io.
     const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
     this.base = `${plain ? 'http' : 'https'}://${host}`;
+    this.fetcher = tlsMatters(this.tls) ? tlsFetcher(this.tls) : undefined;
     this.creds = opts.credentials ?? (opts.authFiles ? lookupCredentials(registry, opts.authFiles) : undefined);
-    this.tokens = new TokenCache(this.creds);
+    this.tokens = new TokenCache(this.creds, this.fetcher);
     this.ua = opts.userAgent ?? 'berth/0.1';
+  }
+
+  /** One exchange with the registry; a certificate it cannot verify is a clear, final error. */
+  private async send(req: HttpRequest): Promise<Response> {
+    try {
+      return await httpRequest({ ...req, fetcher: this.fetcher });
+    } catch (e) {
+      if (notTls(e) && req.url.startsWith('https:')) {
+        throw failedPrecondition(`registry ${this.registry} does not speak TLS (HTTPS): mark it --insecure-registry ${this.registry} for plain HTTP, or use --tls-verify=false`, e);
+      }
+      const problem = certificateProblem(e);
+      if (!problem) throw e;
+      const where = this.tls?.dirs.length ? ` (CAs read from ${this.tls.dirs.join(', ')})` : '';
+      throw failedPrecondition(`registry ${this.registry}: its TLS certificate does not verify: ${problem}${where}. ` +
+        `Trust its CA with --cert-dir DIR (DIR/ca.crt) or /etc/containers/certs.d/${this.registry}/ca.crt, or skip the check with --tls-verify=false`, e);
+    }
   }
 
   /** GET /v2/: learns how the registry wants to be authenticated. */
   async ping(): Promise<void> {
-    const res = await httpRequest({ method: 'GET', url: `${this.base}/v2/`, headers: { 'User-Agent': this.ua }, timeoutMs: 30_000 });
+    let res: Response;
+    try {
+      res = await this.send({ method: 'GET', url: `${this.base}/v2/`, headers: { 'User-Agent': this.ua }, timeoutMs: 30_000 });
+    } catch (e) {
+      // --tls-verify=false also lets a registry that speaks no TLS be reached over HTTP (as podman does).
+      if (!(this.tls && !this.tls.verify && this.base.startsWith('https:') && notTls(e))) throw e;
+      this.base = this.base.replace(/^https:/, 'http:');
+      return this.ping();
+    }
     await res.body?.cancel().catch(() => {});
     if (res.status === 401) {
       const chs = parseChallenges(res.headers.get('www-authenticate'));
@@ -50,6 +88,10 @@ export class RegistryClient {
     }
     if (res.status === 200) { this.challenge = undefined; return; }
     if (res.status === 404) throw failedPrecondition(`${this.registry} does not speak the registry v2 API (GET /v2/ gave 404)`);
+    if (res.status === 400 && this.base.startsWith('http:')) {
+      // What Go's TLS server answers plain HTTP with: a loopback registry serving HTTPS.
+      throw failedPrecondition(`${this.registry} refused plain HTTP (GET /v2/ gave 400): if it serves HTTPS, give its CA with --cert-dir DIR or use --tls-verify=false`);
+    }
     throw unavailable(`${this.registry}: GET /v2/ answered HTTP ${res.status}`);
   }
 
@@ -65,7 +107,7 @@ export class RegistryClient {
     } else {
       auth = `Bearer ${await this.tokens.token(ch, undefined)}`;
     }
-    const res = await httpRequest({ method: 'GET', url: `${this.base}/v2/`, headers: { 'User-Agent': this.ua, Authorization: auth }, timeoutMs: 30_000 });
+    const res = await this.send({ method: 'GET', url: `${this.base}/v2/`, headers: { 'User-Agent': this.ua, Authorization: auth }, timeoutMs: 30_000 });
     await res.body?.cancel().catch(() => {});
     if (res.status === 401 || res.status === 403) throw permissionDenied(`${this.registry} refused the credentials${this.creds ? ` of ${this.creds.username}` : ''}`);
     if (!res.ok) throw unavailable(`${this.registry}: GET /v2/ answered HTTP ${res.status}`);
@@ -85,12 +127,12 @@ export class RegistryClient {
 
   /** A request within a repository's scope, re-authenticating once if the registry says 401. */
   async request(repo: string, actions: Action[], req: Omit<HttpRequest, 'url'> & { path: string; url?: string; extraScope?: string }): Promise<Response> {
-    const url = req.url ?? `${this.base}/v2/${repo}${req.path}`;
     for (let round = 0; round < 2; round++) {
       const headers: Record<string, string> = { 'User-Agent': this.ua, ...req.headers };
       const auth = await this.authHeader(repo, actions, req.extraScope);
+      const url = req.url ?? `${this.base}/v2/${repo}${req.path}`; // after the ping, which may settle the scheme
       if (auth) headers.Authorization = auth;
-      const res = await httpRequest({ ...req, url, headers });
+      const res = await this.send({ ...req, url, headers });
       if (res.status !== 401 || round === 1) return res;
       await res.body?.cancel().catch(() => {});
       // The token may have expired or the scheme changed (first contact): learn it again.
@@ -149,6 +191,19 @@ export class RegistryClient {
     if (!res.ok) await this.fail(res, `blob ${digest} of ${this.registry}/${repo}`);
     // A server that ignores Range answers 200 with the whole blob: the caller restarts from 0.
     return { res, offset: res.status === 206 ? offset : 0 };
+  }
+
+  /** A whole small blob (an image config) in memory, at most `max` bytes; the caller verifies it. */
+  async getBlobBytes(repo: string, digest: Digest, max: number): Promise<Buffer> {
+    for (let attempt = 0; ; attempt++) {
+      const { res } = await this.getBlob(repo, digest);
+      try {
+        return await readBounded(res, max, `blob ${digest} of ${this.registry}/${repo}`);
+      } catch (e) {
+        // A body cut off mid-way: fetch it again, as content-store downloads do.
+        if (isBerthError(e) || attempt >= 2 || !isTransient(e)) throw e;
+      }
+    }
   }
 
   async hasBlob(repo: string, digest: Digest, actions: Action[] = ['pull']): Promise<boolean> {

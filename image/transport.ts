@@ -2,6 +2,7 @@
 // errors, Retry-After honoured within bounds, redirects followed (undici drops Authorization when
 // a redirect leaves the origin, which is what blob redirects to a CDN need).
 import { BerthError, unavailable } from '../lib/errors.js';
+import type { Fetcher } from './tls.js';
 
 export interface RetryPolicy { attempts: number; baseDelayMs: number; maxDelayMs: number }
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 200, maxDelayMs: 10_000 };
@@ -14,6 +15,8 @@ export interface HttpRequest {
   body?: () => BodyInit | undefined;
   /** Statuses the caller handles itself (401 for the auth dance, 404 for "absent"...). */
   timeoutMs?: number;
+  /** Instead of the global fetch: one with a registry's TLS settings (image/tls.ts). */
+  fetcher?: Fetcher;
 }
 
 const RETRYABLE = new Set([408, 429, 500, 502, 503, 504]);
@@ -61,7 +64,7 @@ export async function httpRequest(req: HttpRequest, policy: RetryPolicy = DEFAUL
     const ac = new AbortController();
     const timer = ms ? setTimeout(() => ac.abort(new DOMException(`no response within ${ms} ms`, 'TimeoutError')), ms) : undefined;
     try {
-      res = await fetch(req.url, {
+      res = await (req.fetcher ?? fetch)(req.url, {
         method: req.method,
         headers: req.headers,
         body,

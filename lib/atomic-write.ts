@@ -25,6 +25,29 @@ export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): voi
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
 }
 
+/** writeFileAtomic with the write and fsync on the libuv pool: a busy disk does not stall the event loop. */
+export async function writeFileAtomicAsync(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2)}.tmp`);
+  const fh = await fs.promises.open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.promises.rename(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export function writeJsonAtomicAsync(file: string, value: unknown, mode = 0o644): Promise<void> {
+  return writeFileAtomicAsync(file, JSON.stringify(value, null, 2) + '\n', mode);
+}
+
 export function readJson<T = unknown>(file: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }

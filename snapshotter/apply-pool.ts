@@ -1,6 +1,6 @@
 // A pool of apply workers (snapshotter/apply-worker.ts, bundled to dist/apply-worker.cjs). The main
-// thread only moves blob bytes (from disk or the network) to a worker; decompression, diff-ID hashing,
-// path-safe tar apply all happen in the worker, with the same code as the main-thread path.
+// thread reads the blob (from disk or a download) and decompresses it; diff-ID hashing and the
+// path-safe tar apply happen in the worker, with the same code as the main-thread path.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,10 @@ import { BerthError, internal } from '../lib/errors.js';
 import { loadBinding } from '../native/ffi.js';
 import type { ApplyMode } from './apply.js';
 import type { FromWorker, ToWorker } from './apply-protocol.js';
+import { assertLayerMediaType, decompressedChunks, type Compression } from './decompress.js';
 
-// Compressed bytes sent but not yet consumed by a worker: pause the source above HIGH, resume below LOW.
-// Bounds memory when the blob source (a local file) is faster than the apply.
+// Tar bytes sent but not yet consumed by a worker: stop decompressing above HIGH, go on below LOW.
+// Bounds memory when decompression is faster than the apply.
 const HIGH = 16 << 20;
 const LOW = 4 << 20;
 
@@ -28,11 +29,13 @@ export function defaultWorkerScript(): string | undefined {
 }
 
 interface Slot { worker: Worker; busy: boolean }
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class ApplyPool {
   private readonly slots: Slot[] = [];
   private readonly waiting: ((s: Slot) => void)[] = [];
   private closed = false;
+  private jobs = 0;
 
   constructor(private readonly script: string, readonly size: number) {
     // Workers load ffi-rs; it must already be loaded here or a worker's exit can crash the process.
@@ -68,65 +71,88 @@ export class ApplyPool {
     if (next) { s.busy = true; next(s); }
   }
 
-  /** Apply `source` (a layer blob) into `dir` in a worker; same result and errors as applyLayer(). */
-  async apply(source: Readable, dir: string, opts: { mediaType: string; mode: ApplyMode; onBytes?(n: number): void }): Promise<{ diffId: string; size: number }> {
+  /**
+   * Apply `source` (a layer blob) into `dir`; same result and errors as applyLayer(). This thread
+   * decompresses (zlib works on the libuv pool, and this event loop stays free to keep it busy);
+   * the worker hashes the tar for the diff ID and creates the files. One layer thus keeps two cores
+   * busy: in a single thread, gunzip and file creation took turns instead (debian layer 0.9 s vs
+   * 0.4 s for the gunzip and 0.45 s for the tar alone).
+   */
+  async apply(source: Readable, dir: string | Promise<string>, opts: { mediaType: string; mode: ApplyMode; onBytes?(n: number): void }): Promise<{ diffId: string; size: number }> {
+    assertLayerMediaType(opts.mediaType);
     const slot = await this.acquire();
     const w = slot.worker;
     let broken = false;
+    let settled = false;
+    let sent = 0;
+    let consumed = 0;
+    let raw = 0;
+    let feedError: unknown;
+    let credit: (() => void) | undefined;
+    const job = this.jobs++;
+    const post = (m: DistributiveOmit<ToWorker, 'job'>, transfer?: ArrayBuffer[]) => w.postMessage({ ...m, job }, transfer);
     try {
       return await new Promise<{ diffId: string; size: number }>((resolve, reject) => {
-        let sent = 0;
-        let consumed = 0;
-        let sourceError: unknown;
-        let settled = false;
-        const post = (m: ToWorker, transfer?: ArrayBuffer[]) => w.postMessage(m, transfer);
         const finish = (err: unknown, r?: { diffId: string; size: number }) => {
           if (settled) return;
           settled = true;
           w.off('message', onMessage);
           w.off('error', onError);
           w.off('exit', onExit);
-          source.off('data', onData);
-          source.off('end', onEnd);
-          source.off('error', onSourceError);
+          credit?.();
           // A late error from a stream we are done with (a download torn down) must not crash the process.
           source.on('error', () => {});
           source.destroy();
           w.unref();
           if (err !== undefined) reject(err); else resolve(r!);
         };
+        // The job ends only on the worker's answer (or its death), so its messages never reach the next job.
         const onMessage = (m: FromWorker) => {
           if (m.t === 'bytes') {
             consumed = m.n;
-            opts.onBytes?.(m.n);
-            if (source.isPaused() && sent - consumed < LOW) source.resume();
+            if (sent - consumed < LOW) credit?.();
           } else if (m.t === 'done') {
-            opts.onBytes?.(sent);
+            opts.onBytes?.(raw);
             finish(undefined, { diffId: m.diffId, size: m.size });
           } else {
-            finish(sourceError ?? new BerthError(m.code ?? 'INTERNAL', m.message));
+            finish(feedError ?? new BerthError(m.code ?? 'INTERNAL', m.message));
           }
         };
         const onError = (e: Error) => { broken = true; finish(internal(`layer apply worker failed: ${e.message}`, e)); };
-        const onExit = (code: number) => { broken = true; finish(internal(`layer apply worker exited (code ${code}) while applying into ${dir}`)); };
-        const onData = (b: Buffer) => {
-          // A copy the worker owns: the source's buffer may be shared (a pool slab, or a download
-          // that is also being written to the content store), so it must not be transferred.
-          const copy = new Uint8Array(b);
-          sent += copy.length;
-          post({ t: 'chunk', buf: copy.buffer }, [copy.buffer]);
-          if (sent - consumed > HIGH) source.pause();
-        };
-        const onEnd = () => post({ t: 'end' });
-        const onSourceError = (e: Error) => { sourceError = e; post({ t: 'abort', message: e.message }); };
+        const onExit = (code: number) => { broken = true; finish(internal(`layer apply worker exited (code ${code}) while applying a layer`)); };
         w.ref();
         w.on('message', onMessage);
         w.on('error', onError);
         w.on('exit', onExit);
-        source.on('error', onSourceError);
-        source.on('end', onEnd);
-        post({ t: 'apply', dir, mediaType: opts.mediaType, mode: opts.mode });
-        source.on('data', onData);
+        // Chunks may go ahead of 'apply' (the worker keeps them): the dir may still be in the making.
+        // Once it exists the worker always gets 'apply', so it answers even a job aborted by then;
+        // if it never comes to exist, the worker holds a half-fed job and is replaced.
+        Promise.resolve(dir).then(
+          (d) => {
+            if (!settled) post({ t: 'apply', dir: d, mode: opts.mode });
+          },
+          (e: unknown) => { broken = true; finish(e); },
+        );
+        void (async () => {
+          try {
+            let kind = 'none' as Compression;
+            for await (const c of decompressedChunks(source, (n) => { raw = n; opts.onBytes?.(n); }, (k) => { kind = k; })) {
+              if (settled) return;
+              // Transferred only when nothing else can hold the ArrayBuffer: a zlib output buffer the
+              // chunk fills whole (zlib then allocates a new one). Other chunks are copied: a source's
+              // buffer may be shared (a pool slab, a caller's Buffer) and must not be detached.
+              const own = kind === 'gzip' && c.byteOffset === 0 && c.byteLength === c.buffer.byteLength ? c : new Uint8Array(c);
+              sent += own.byteLength;
+              post({ t: 'chunk', buf: own.buffer as ArrayBuffer }, [own.buffer as ArrayBuffer]);
+              if (sent - consumed > HIGH) await new Promise<void>((r) => { credit = r; });
+              credit = undefined;
+            }
+            if (!settled) post({ t: 'end' });
+          } catch (e) {
+            feedError = e;
+            if (!settled) post({ t: 'abort', message: (e as Error)?.message ?? String(e) });
+          }
+        })();
       });
     } finally {
       this.release(slot, broken);

@@ -1,6 +1,6 @@
-// Worker-thread entry: applies one layer at a time into a snapshot dir, with the blob bytes fed by
-// the main thread (which may be downloading them). Gunzip, hashing and file creation are CPU work on
-// one thread each; a worker per layer is what lets independent overlay layers use every core.
+// Worker-thread entry: applies one layer at a time into a snapshot dir, with the tar bytes fed by
+// the main thread (which downloads and decompresses them). Hashing and file creation happen here, so
+// they overlap with the decompression of the same layer and with other layers in other workers.
 // Loaded only as the esbuild bundle dist/apply-worker.cjs (tsx-loaded .ts does not run in workers).
 import { parentPort } from 'node:worker_threads';
 import { Readable } from 'node:stream';
@@ -11,10 +11,24 @@ import type { ToWorker, FromWorker } from './apply-protocol.js';
 const port = parentPort;
 if (!port) throw new Error('apply-worker must run as a worker thread');
 
-// Progress messages are throttled: one per this many compressed bytes (plus one at the end).
+// Credit messages are throttled: one per this many tar bytes consumed.
 const REPORT_EVERY = 1 << 20;
 
+const TAR = 'application/vnd.oci.image.layer.v1.tar';
+
+// The job being fed and its input. A job's chunks may arrive before its 'apply' (see
+// ApplyPool.apply): they wait in the stream. Messages of a job that already ended (chunks in flight
+// when it failed) are dropped, never mixed into the next job.
+let job = -1;
 let source: Readable | undefined;
+
+function sourceFor(j: number): Readable | undefined {
+  if (j > job) {
+    job = j;
+    source = new Readable({ read() {} });
+  }
+  return j === job ? source : undefined;
+}
 
 function send(m: FromWorker): void {
   port!.postMessage(m);
@@ -23,11 +37,12 @@ function send(m: FromWorker): void {
 port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'apply': {
-      const s = new Readable({ read() {} });
-      source = s;
+      const s = sourceFor(m.job);
+      if (!s) return;
       let reported = 0;
       applyLayer(s, m.dir, {
-        mediaType: m.mediaType,
+        mediaType: TAR,
+        decompressed: true,
         mode: m.mode,
         onBytes: (n) => { if (n - reported >= REPORT_EVERY) { reported = n; send({ t: 'bytes', n }); } },
       }).then(
@@ -37,13 +52,13 @@ port.on('message', (m: ToWorker) => {
       return;
     }
     case 'chunk':
-      source?.push(Buffer.from(m.buf));
+      sourceFor(m.job)?.push(Buffer.from(m.buf));
       return;
     case 'end':
-      source?.push(null);
+      sourceFor(m.job)?.push(null);
       return;
     case 'abort':
-      source?.destroy(new Error(m.message));
+      sourceFor(m.job)?.destroy(new Error(m.message));
       return;
   }
 });

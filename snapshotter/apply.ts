@@ -20,6 +20,11 @@ export interface ApplyOptions {
   mode?: ApplyMode;
   /** Called with the number of blob bytes (compressed, as stored) consumed so far. */
   onBytes?(n: number): void;
+  /**
+   * The stream is the layer's tar, already decompressed by the caller (an apply worker's feed). It is
+   * not sniffed: a tar may itself begin with gzip's magic bytes.
+   */
+  decompressed?: boolean;
 }
 
 const S_IFCHR = 0o020000;
@@ -33,7 +38,7 @@ export async function applyLayer(stream: Readable, dir: string, opts: ApplyOptio
   const hash = createHash('sha256');
   let size = 0;
   async function* hashed(): AsyncGenerator<Buffer> {
-    for await (const c of decompressedChunks(stream, opts.onBytes)) {
+    for await (const c of opts.decompressed ? counted(stream, opts.onBytes) : decompressedChunks(stream, opts.onBytes)) {
       hash.update(c);
       size += c.length;
       yield c;
@@ -50,6 +55,15 @@ export async function applyLayer(stream: Readable, dir: string, opts: ApplyOptio
     stream.destroy();
   }
   return { diffId: 'sha256:' + hash.digest('hex'), size };
+}
+
+async function* counted(stream: Readable, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
+  let n = 0;
+  for await (const c of stream as AsyncIterable<Buffer>) {
+    n += c.length;
+    onBytes?.(n);
+    yield c;
+  }
 }
 
 class Applier {
@@ -114,6 +128,8 @@ class Applier {
           if (st.isDirectory()) made = false; // tar semantics: an existing dir is kept, its metadata updated
           else { this.remove(proc, st); fs.mkdirSync(proc, e.mode & 0o777); }
         }
+        // Only while the parent's plain path is still cached: a removal above dropped it.
+        if (made) this.root.noteMadeDir(rel);
         this.meta(proc, e, !(made && this.modeAlready(e.mode)), made && this.ownedAlready(e));
         this.dirTimes.push({ rel, atime: e.atime ?? e.mtime, mtime: e.mtime });
         return;
@@ -154,7 +170,7 @@ class Applier {
       }
       case 'char': case 'block': case 'fifo': {
         const t = e.type === 'char' ? S_IFCHR : e.type === 'block' ? S_IFBLK : S_IFIFO;
-        this.create(proc, () => mknodat(parentFd, base, t | (e.mode & 0o777), e.type === 'fifo' ? 0 : makedev(e.devmajor, e.devminor)));
+        this.create(proc, () => mknodat(parentFd(), base, t | (e.mode & 0o777), e.type === 'fifo' ? 0 : makedev(e.devmajor, e.devminor)));
         this.meta(proc, e, true, false);
         fs.lutimesSync(proc, e.atime ?? e.mtime, e.mtime);
         return;
@@ -241,14 +257,13 @@ class Applier {
     const st = lstat(proc);
     if (st) this.remove(proc, st);
     if (this.mode === 'overlay') {
-      mknodat(parentFd, base, S_IFCHR, makedev(0, 0));
+      mknodat(parentFd(), base, S_IFCHR, makedev(0, 0));
       this.created.add(rel);
     }
   }
 
   /** Directory times last: creating entries inside a directory changes its mtime. */
   finish(): void {
-    this.root.dropCache();
     for (let i = this.dirTimes.length - 1; i >= 0; i--) {
       const { rel, atime, mtime } = this.dirTimes[i];
       const p = rel === '' ? this.root.rootPath() : this.root.entryPath(rel).proc;

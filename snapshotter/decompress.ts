@@ -62,7 +62,7 @@ export function fzstdStream(): Transform {
 }
 
 /** The uncompressed bytes of a layer blob, as an async sequence of Buffers. */
-export async function* decompressedChunks(blob: Readable, onRawBytes?: (total: number) => void): AsyncGenerator<Buffer> {
+export async function* decompressedChunks(blob: Readable, onRawBytes?: (total: number) => void, onKind?: (k: Compression) => void): AsyncGenerator<Buffer> {
   let raw = 0;
   const count = (b: Buffer) => { raw += b.length; onRawBytes?.(raw); return b; };
   const it = blob[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -78,6 +78,7 @@ export async function* decompressedChunks(blob: Readable, onRawBytes?: (total: n
   }
   const first = Buffer.concat(head);
   const kind = sniffCompression(first);
+  onKind?.(kind);
   let sourceError: unknown;
   async function* rest(): AsyncGenerator<Buffer> {
     if (first.length) yield count(first);

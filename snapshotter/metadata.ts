@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { schemaValidator } from '../lib/schema-validator.js';
 import type { FromSchema } from 'json-schema-to-ts';
-import { writeJsonAtomic } from '../lib/atomic-write.js';
+import { writeJsonAtomicAsync } from '../lib/atomic-write.js';
 import { withLockAsync } from '../lib/file-lock.js';
 import { dataLoss } from '../lib/errors.js';
 
@@ -85,7 +85,8 @@ export class MetaStore {
       const m = this.read();
       const before = JSON.stringify(m);
       const out = fn(m);
-      if (JSON.stringify(m) !== before) writeJsonAtomic(this.file, m, 0o600);
+      // Async: while a busy disk takes its time over the fsync, this process goes on applying layers.
+      if (JSON.stringify(m) !== before) await writeJsonAtomicAsync(this.file, m, 0o600);
       return out;
     });
   }

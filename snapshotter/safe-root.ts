@@ -36,6 +36,11 @@ export class SafeRoot {
   // directory or symlink by the applier drops the cache, so the layer cannot redirect it.
   private readonly plain = new Map<number, string>();
 
+  // Directories this applier made itself (mkdir) inside a directory with a plain path: their plain
+  // path, known without opening them (an openat2 and a close through ffi cost ~40 us; a distro
+  // layer has ~800 directories). Same lifetime rule as `plain`: cleared by dropCache().
+  private readonly made = new Map<string, string>();
+
   private readonly realRoot: string;
 
   constructor(readonly dir: string) {
@@ -75,7 +80,7 @@ export class SafeRoot {
         throw new BerthError('INVALID_ARGUMENT', `layer path ${JSON.stringify(rel)}: too many symlinks`, { cause: e });
       } else throw e;
     }
-    if (this.cache.size >= CACHE_MAX) this.dropCache();
+    if (this.cache.size >= CACHE_MAX) this.closeFds();
     this.cache.set(rel, fd);
     const real = `${this.realRoot}/${rel}`;
     if (real.length < 2048 && fs.readlinkSync(`/proc/self/fd/${fd}`) === real) this.plain.set(fd, real);
@@ -99,17 +104,46 @@ export class SafeRoot {
     return openat2(this.rootFd, rel, DIR_FLAGS, 0, RESOLVE.IN_ROOT | RESOLVE.NO_MAGICLINKS);
   }
 
-  /** The /proc path naming entry `rel` (its final component not followed by the calls we make on it). */
-  entryPath(rel: string, create = true): { parentFd: number; base: string; proc: string } {
-    const parentFd = this.dirFd(parentOf(rel), create);
-    const base = baseOf(rel);
-    return { parentFd, base, proc: `${parentFd === this.rootFd ? this.realRoot : this.plain.get(parentFd) ?? `/proc/self/fd/${parentFd}`}/${base}` };
+  private plainOf(rel: string): string | undefined {
+    if (rel === '') return this.realRoot;
+    const made = this.made.get(rel);
+    if (made !== undefined) return made;
+    const fd = this.cache.get(rel);
+    return fd === undefined ? undefined : this.plain.get(fd);
   }
 
-  /** Directory fds cached under a path that is being removed or replaced are no longer valid. */
+  /**
+   * Directory `rel` was just made by mkdir at entryPath(rel).proc: when that path was a plain one,
+   * so is the new directory's (mkdir never follows its final component).
+   */
+  noteMadeDir(rel: string): void {
+    const parent = this.plainOf(parentOf(rel));
+    if (parent !== undefined && parent.length + rel.length < 2048) this.made.set(rel, `${parent}/${baseOf(rel)}`);
+  }
+
+  /**
+   * The path naming entry `rel` (its final component not followed by the calls we make on it), and
+   * the parent's fd on demand (for *at() calls).
+   */
+  entryPath(rel: string, create = true): { parentFd: () => number; base: string; proc: string } {
+    const parentRel = parentOf(rel);
+    const base = baseOf(rel);
+    const plainParent = this.plainOf(parentRel);
+    if (plainParent !== undefined) return { parentFd: () => this.dirFd(parentRel, create), base, proc: `${plainParent}/${base}` };
+    const fd = this.dirFd(parentRel, create);
+    // Looked up again when asked: a removal in between may have closed `fd`.
+    return { parentFd: () => this.dirFd(parentRel, create), base, proc: `${this.plain.get(fd) ?? `/proc/self/fd/${fd}`}/${base}` };
+  }
+
+  /** Directory fds and paths cached under a path that is being removed or replaced are no longer valid. */
+  dropCache(): void {
+    this.closeFds();
+    this.made.clear();
+  }
+
   // Every fd here comes from openat2 (ffi), so it is closed the same way: in a worker thread, Node
   // warns about (and tracks) fs.closeSync on fds that its own fs did not open.
-  dropCache(): void {
+  private closeFds(): void {
     for (const fd of this.cache.values()) closeFd(fd);
     this.cache.clear();
     this.plain.clear();

@@ -29,6 +29,8 @@ export interface UnpackOptions {
    * sources (tests via tsx). Given explicitly, it is used for a single layer too.
    */
   workerScript?: string | false;
+  /** Cores to plan for (default os.availableParallelism()): decides whether workers pay off. */
+  cores?: number;
 }
 
 export interface UnpackResult {
@@ -37,6 +39,10 @@ export interface UnpackResult {
   applied: 'workers' | 'main-thread' | 'nothing';
   note?: string;
 }
+
+/** When workers are used by default (see unpackLayers): cores, and compressed bytes of a single layer. */
+const WORKER_MIN_CORES = 3;
+const WORKER_MIN_BYTES = 8 << 20;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -82,19 +88,25 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
     return { chainId: top, applied: 'nothing' };
   }
   const overlay = sn.applyMode === 'overlay';
-  // Workers only pay off with independent layers to spread over cores: overlay, more than one.
-  // BERTH_APPLY_WORKERS=0 turns workers off (A/B benchmarks, or a host where they misbehave); =1, or
-  // an explicit workerScript, uses one even for a single layer (the main thread then only downloads).
-  // Not the default: bench/image-pull.ts on a journaled ext4 (Debian, one 49 MB layer) measured
-  // 996/1366/1674 ms in a worker vs 1009/1411/1545 ms on the main thread (medians of 5, 9, 7 runs on a
-  // shared 2-core VM): no clear gain, and every small pull would pay the worker's start-up.
+  // On the main thread a layer already keeps two cores busy: zlib inflates on the libuv pool while
+  // this thread hashes and creates files. Workers (this thread inflates, a worker creates files) add
+  // a third busy thread per layer plus their start-up (~60 ms of CPU each) and copies, so they pay
+  // only with cores to spare: on this 2-core VM, loaded by other work, main-thread apply measured the
+  // same wall time with 0.1-0.2 s less CPU (debian layer and 5-layer image, 15 alternating runs
+  // each). Multi-layer images and big single layers use them from 3 cores up; a small image never
+  // pays a worker's start-up. BERTH_APPLY_WORKERS=0 turns workers off, =1 (or an explicit
+  // workerScript) uses them for any image.
   const env = process.env.BERTH_APPLY_WORKERS;
   const off = opts.workerScript === false || (opts.workerScript === undefined && env === '0');
   const script = off ? undefined : opts.workerScript ?? defaultWorkerScript();
-  const wantWorkers = overlay && (layers.length > 1 || env === '1' || typeof opts.workerScript === 'string') && !off;
+  const bytes = layers.reduce((a, l) => a + (l.size ?? 0), 0);
+  const cores = opts.cores ?? os.availableParallelism();
+  const spare = cores >= WORKER_MIN_CORES && (layers.length > 1 || bytes >= WORKER_MIN_BYTES);
+  const worthIt = spare || env === '1' || typeof opts.workerScript === 'string';
+  const wantWorkers = overlay && worthIt && !off;
   let note: string | undefined;
   if (wantWorkers && !script) note = 'layer apply worker bundle not found (running from sources?): layers applied on the main thread';
-  const parallel = overlay ? Math.max(1, opts.parallel ?? (wantWorkers && script ? Math.min(layers.length, os.availableParallelism()) : 2)) : 1;
+  const parallel = overlay ? Math.max(1, opts.parallel ?? (wantWorkers && script ? Math.min(layers.length, Math.max(2, cores)) : 2)) : 1;
   const pool = wantWorkers && script ? new ApplyPool(script, Math.min(parallel, layers.length)) : undefined;
   const sem = new Semaphore(parallel);
   let failed = false;
@@ -118,12 +130,16 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
       await sem.acquire();
       try {
         if (failed) throw new BerthError('CANCELLED', 'unpack cancelled: another layer failed');
-        key = `unpack-${chain.slice(7, 19)}-${process.pid}-${randomBytes(4).toString('hex')}`;
-        await sn.prepare(key, overlay ? undefined : parent, { [UNPACK_LABEL]: chain });
+        const k = `unpack-${chain.slice(7, 19)}-${process.pid}-${randomBytes(4).toString('hex')}`;
+        key = k;
+        // With a worker, decompression starts while the snapshot's record is written (its fsync took
+        // 15-100 ms on a disk busy with earlier writes); the worker holds the bytes until the dir exists.
+        const dir = sn.prepare(k, overlay ? undefined : parent, { [UNPACK_LABEL]: chain }).then(() => sn.fsDir(k));
+        dir.catch(() => {}); // awaited below (pool.apply settles only after it has)
         report('extracting', 0);
         const blob = openBlob(layer.digest);
         const applyOpts = { mediaType: layer.mediaType, mode: sn.applyMode, onBytes: (n: number) => report('extracting', n) };
-        const got = pool ? await pool.apply(blob, sn.fsDir(key), applyOpts) : await applyLayer(blob, sn.fsDir(key), applyOpts);
+        const got = pool ? await pool.apply(blob, dir, applyOpts) : await applyLayer(blob, await dir, applyOpts);
         if (got.diffId !== layer.diffId) {
           throw dataLoss(`layer ${layer.digest}: uncompressed content has digest ${got.diffId}, but the image config says ${layer.diffId}`);
         }
@@ -143,7 +159,11 @@ export async function unpackLayers(sn: Snapshotter, layers: LayerToUnpack[], ope
     }
   };
 
-  for (let i = 0; i < layers.length; i++) done.push(unpackOne(i));
+  // Overlay layers start biggest first (they are independent until commit): a big layer started
+  // last would otherwise run alone on one core at the end.
+  const order = layers.map((_, i) => i);
+  if (overlay) order.sort((a, b) => (layers[b].size ?? 0) - (layers[a].size ?? 0));
+  for (const i of order) done[i] = unpackOne(i);
   const results = await Promise.allSettled(done);
   await pool?.close();
   const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));

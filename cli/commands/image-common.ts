@@ -1,9 +1,12 @@
 // Shared pieces of the image commands: the `image` command group, registry options
-// (--authfile, --creds, --insecure-registry), and the unpacker wired to the snapshotter.
+// (--authfile, --creds, --insecure-registry, --tls-verify, --cert-dir), and the unpacker wired to the snapshotter.
 import path from 'node:path';
 import type { Command } from 'commander';
 import { invalidArgument } from '../../lib/errors.js';
-import { authFilesForRead, type RegistryOptions, type Unpacker } from '../../image/index.js';
+// modules, not the image/ barrel: the container commands load this too, and need no registry code
+import { authFilesForRead } from '../../image/auth-file.js';
+import type { RegistryOptions } from '../../image/registry.js';
+import type { Unpacker } from '../../image/pull.js';
 import type { GlobalOptions } from '../context.js';
 
 /** `berth image ...`: found or created, so every module can add its subcommands to it. */
@@ -15,10 +18,20 @@ export function addRegistryOptions(cmd: Command): Command {
   return cmd
     .option('--authfile <file>', 'credentials file (docker config.json format)')
     .option('--creds <user:password>', 'credentials for the registry')
-    .option('--insecure-registry <host>', 'speak plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[]);
+    .option('--insecure-registry <host>', 'speak plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--tls-verify [bool]', 'require HTTPS and verify certificates (default true; false: no checks, plain HTTP if the registry has no TLS)', parseBool)
+    .option('--cert-dir <dir>', 'CA certificates (*.crt) and client certificate (*.cert, *.key) for the registry (default: /etc/containers/certs.d/HOST:PORT, /etc/docker/certs.d/HOST:PORT)');
 }
 
-export function registryOptions(g: GlobalOptions, o: { authfile?: string; creds?: string; insecureRegistry?: string[] }): RegistryOptions {
+function parseBool(v: string): boolean {
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw invalidArgument(`--tls-verify takes true or false, not ${JSON.stringify(v)}`);
+}
+
+export interface RegistryFlags { authfile?: string; creds?: string; insecureRegistry?: string[]; tlsVerify?: boolean; certDir?: string }
+
+export function registryOptions(g: GlobalOptions, o: RegistryFlags): RegistryOptions {
   let credentials: RegistryOptions['credentials'];
   if (o.creds) {
     const i = o.creds.indexOf(':');
@@ -26,7 +39,12 @@ export function registryOptions(g: GlobalOptions, o: { authfile?: string; creds?
     credentials = { username: o.creds.slice(0, i), password: o.creds.slice(i + 1) };
   }
   const fromEnv = (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  return { credentials, authFiles: authFilesForRead(g.root, o.authfile), insecure: [...(o.insecureRegistry ?? []), ...fromEnv] };
+  return {
+    credentials, authFiles: authFilesForRead(g.root, o.authfile), insecure: [...(o.insecureRegistry ?? []), ...fromEnv],
+    // `--tls-verify` alone means true; commander hands a bare optional flag over as `true`.
+    ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
+    ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
+  };
 }
 
 export function snapshotsRoot(g: GlobalOptions): string {

@@ -2,10 +2,10 @@
 import type { Command } from 'commander';
 import type { Register } from './index.js';
 import { pull, parsePlatform } from '../../image/index.js';
-import { addRegistryOptions, imageCommand, registryOptions, snapshotUnpacker } from './image-common.js';
+import { addRegistryOptions, imageCommand, registryOptions, snapshotUnpacker, type RegistryFlags } from './image-common.js';
 import { progressPrinter } from './pull-progress.js';
 
-interface PullOpts { platform?: string; quiet?: boolean; unpack?: boolean; authfile?: string; creds?: string; insecureRegistry?: string[] }
+interface PullOpts extends RegistryFlags { platform?: string; quiet?: boolean; unpack?: boolean }
 
 export const register: Register = (program, globals) => {
   const define = (cmd: Command) => addRegistryOptions(cmd

@@ -106,7 +106,9 @@ test('overlay: 3 layers with whiteouts and opaque dirs mount to the expected tre
   const chains = chainIds(layers.map((l) => l.diffId));
   assert.is(chainId, chains[2]);
   const list = await sn.list();
-  assert.equal(list.map((s) => [s.key, s.kind, s.parent ?? null]), [[chains[0], 'committed', null], [chains[1], 'committed', chains[0]], [chains[2], 'committed', chains[1]]]);
+  // In chain order (ids follow the order layers started in: biggest first).
+  const inChain = [...list].sort((a, b) => chains.indexOf(a.key) - chains.indexOf(b.key));
+  assert.equal(inChain.map((s) => [s.key, s.kind, s.parent ?? null]), [[chains[0], 'committed', null], [chains[1], 'committed', chains[0]], [chains[2], 'committed', chains[1]]]);
   assert.ok(list.every((s) => /^[0-9]+$/.test(String(s.id))));
   for (const s of list) assert.is(fs.statSync(path.join(base, 'snapshots', String(s.id))).mode & 0o777, 0o700, 'host users cannot reach layer contents');
 

@@ -8,7 +8,9 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { build } from 'esbuild';
-import { openSnapshotter, unpackLayers, type Snapshotter } from '../../snapshotter/index.js';
+import { applyLayer, openSnapshotter, unpackLayers, type Snapshotter } from '../../snapshotter/index.js';
+import { ApplyPool } from '../../snapshotter/apply-pool.js';
+import { rejects } from '../lib/image.js';
 import { isRoot, skip, tmpDir, REPO } from '../lib/harness.js';
 import { makeLayer, treeOf, hardlinkGroups, type LayerEntry } from '../lib/snapshotter.js';
 
@@ -197,11 +199,71 @@ test('a single layer in a worker (BERTH_APPLY_WORKERS=1 or an explicit bundle) g
   assert.ok(Object.keys(ta[0].tree).length > 400, 'the comparison saw the whole layer');
 });
 
+test('pool: chunks wait for a dir still being made; a dir that never comes fails only its job', async () => {
+  if (!isRoot) return skip('pool dir promise', 'needs root');
+  const base = fresh();
+  const layer = makeLayer(LAYERS[3], 'gzip');
+  const plain = path.join(base, 'plain');
+  fs.mkdirSync(plain);
+  await applyLayer(Readable.from([layer.blob]), plain, { mediaType: layer.mediaType });
+  const pool = new ApplyPool(WORKER, 1);
+  try {
+    const late = path.join(base, 'late');
+    const dir = new Promise<string>((r) => setTimeout(() => { fs.mkdirSync(late); r(late); }, 300));
+    const got = await pool.apply(blobs([layer])(layer.digest), dir, { mediaType: layer.mediaType, mode: 'overlay' });
+    assert.is(got.diffId, layer.diffId);
+    assert.equal(treeOf(late), treeOf(plain));
+    await rejects(pool.apply(blobs([layer])(layer.digest), Promise.reject(new Error('prepare failed')), { mediaType: layer.mediaType, mode: 'overlay' }), /prepare failed/);
+    const next = path.join(base, 'next');
+    fs.mkdirSync(next);
+    assert.is((await pool.apply(blobs([layer])(layer.digest), next, { mediaType: layer.mediaType, mode: 'overlay' })).diffId, layer.diffId);
+    assert.equal(treeOf(next), treeOf(plain));
+  } finally {
+    await pool.close();
+  }
+});
+
+test('pool: bytes still in flight to a job the worker failed never reach the next job', async () => {
+  if (!isRoot) return skip('pool stale chunks', 'needs root');
+  const base = fresh();
+  // Fails at its first entry, with megabytes of tar behind it already on their way to the worker.
+  const hostile = makeLayer([{ name: '../escape', data: 'x' }, { name: 'filler', data: randomBytes(6 << 20) }], 'gzip');
+  const good = makeLayer(LAYERS[3], 'gzip');
+  const pool = new ApplyPool(WORKER, 1);
+  try {
+    for (let round = 0; round < 3; round++) {
+      const a = path.join(base, `hostile-${round}`);
+      const b = path.join(base, `good-${round}`);
+      fs.mkdirSync(a);
+      fs.mkdirSync(b);
+      await rejects(pool.apply(blobs([hostile])(hostile.digest), a, { mediaType: hostile.mediaType, mode: 'overlay' }), /"\.\." component/);
+      const got = await pool.apply(blobs([good])(good.digest), b, { mediaType: good.mediaType, mode: 'overlay' });
+      assert.is(got.diffId, good.diffId, `round ${round}: the next job saw only its own bytes`);
+    }
+  } finally {
+    await pool.close();
+  }
+});
+
+test('workers by default only with cores to spare, for several layers or one big layer', async () => {
+  if (!isRoot) return skip('worker defaults', 'needs root');
+  const [small, big9, other] = [makeLayer(LAYERS[0], 'gzip'), makeLayer(LAYERS[3], 'gzip'), makeLayer(LAYERS[1], 'gzip')];
+  const d = (l: Layer, size = l.size) => ({ digest: l.digest, mediaType: l.mediaType, diffId: l.diffId, size });
+  // From sources no bundle is found: the note tells that workers were wanted.
+  const wanted = async (layers: ReturnType<typeof d>[], cores: number) =>
+    /worker bundle not found/.test((await unpackLayers(openSnapshotter(path.join(fresh(), 'sn'), 'overlay'), layers, blobs([small, big9, other]), { cores })).note ?? '');
+  assert.is(await wanted([d(small)], 8), false, 'small single layer');
+  assert.is(await wanted([d(big9, 9 << 20)], 8), true, 'big single layer, 8 cores');
+  assert.is(await wanted([d(small), d(other)], 8), true, 'two layers, 8 cores');
+  assert.is(await wanted([d(big9, 9 << 20)], 2), false, 'big single layer, 2 cores');
+  assert.is(await wanted([d(small), d(other)], 2), false, 'two layers, 2 cores');
+});
+
 test('without a worker bundle (running from sources) unpack says it applied on the main thread', async () => {
   if (!isRoot) return skip('fallback', 'needs root');
   const sn = openSnapshotter(path.join(fresh(), 'sn'), 'overlay');
   const layers = layersOf(['gzip']).slice(2);
-  const r = await unpackLayers(sn, layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, diffId: l.diffId })), blobs(layers));
+  const r = await unpackLayers(sn, layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, diffId: l.diffId })), blobs(layers), { cores: 4 });
   assert.is(r.applied, 'main-thread');
   assert.match(r.note ?? '', /worker bundle not found/);
 });

@@ -1,10 +1,11 @@
-// Debian's docker-registry (distribution 2.8) on 127.0.0.1 for image tests: anonymous, htpasswd
-// Basic, or token auth backed by a small token server written here (RS256 JWTs with an x5c header
+// Debian's docker-registry (distribution 2.8) on 127.0.0.1 (or another address) for image tests,
+// over HTTP or HTTPS with a throwaway CA (makeTestCa): anonymous, htpasswd Basic, or token auth backed by a small token server written here (RS256 JWTs with an x5c header
 // holding a self-signed certificate the registry trusts through rootcertbundle).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { tmpDir } from './harness.js';
@@ -40,15 +41,45 @@ export interface RegistryAuth {
   grant?: (user: string | undefined, repo: string, actions: string[]) => string[];
 }
 
-export async function startRegistry(auth: RegistryAuth = { kind: 'none' }): Promise<TestRegistry> {
+export interface RegistryServe {
+  /** Address to listen on (default 127.0.0.1). */
+  addr?: string;
+  /** Serve HTTPS with this certificate and key (PEM files), e.g. from makeTestCa(). */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+}
+
+export interface TestCa {
+  caFile: string;
+  /** A server certificate signed by the CA for 127.0.0.1, ::1, localhost and `ips`. */
+  certFile: string;
+  keyFile: string;
+}
+
+/** A throwaway CA and a server certificate it signed (openssl), in `dir`. */
+export function makeTestCa(dir: string, ips: string[] = []): TestCa {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (n: string) => path.join(dir, n);
+  const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', '/CN=berth-test-ca',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=berth-test-registry']);
+  const san = ['DNS:localhost', 'IP:127.0.0.1', 'IP:::1', ...ips.map((ip) => `IP:${ip}`)].join(',');
+  fs.writeFileSync(f('server.ext'), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
+  ssl(['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f('server.crt'), '-days', '2', '-extfile', f('server.ext')]);
+  return { caFile: f('ca.crt'), certFile: f('server.crt'), keyFile: f('server.key') };
+}
+
+export async function startRegistry(auth: RegistryAuth = { kind: 'none' }, serve: RegistryServe = {}): Promise<TestRegistry> {
   const dir = tmpDir('berth-registry-');
   const port = await freePort();
+  const addr = serve.addr ?? '127.0.0.1';
   const lines = [
     'version: 0.1',
     'log:', '  level: error', '  accesslog:', '    disabled: true',
     'storage:', `  filesystem:`, `    rootdirectory: ${path.join(dir, 'data')}`, '  delete:', '    enabled: true',
-    'http:', `  addr: 127.0.0.1:${port}`, '  secret: berth-test-secret',
+    'http:', `  addr: ${addr.includes(':') ? `[${addr}]` : addr}:${port}`, '  secret: berth-test-secret',
   ];
+  if (serve.tls) lines.push('  tls:', `    certificate: ${serve.tls.certFile}`, `    key: ${serve.tls.keyFile}`);
   let tokenServer: TokenServer | undefined;
   if (auth.kind === 'basic') {
     const file = path.join(dir, 'htpasswd');
@@ -65,7 +96,7 @@ export async function startRegistry(auth: RegistryAuth = { kind: 'none' }): Prom
   const child = spawn(REGISTRY_BIN, ['serve', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d) => { stderr += d; });
-  const host = `127.0.0.1:${port}`;
+  const host = `${addr.includes(':') ? `[${addr}]` : addr}:${port}`;
   // A test file that dies early (uvu exits on an uncaught error) must not leave a registry behind.
   const onExit = () => {
     try { if (child.pid && child.exitCode === null) process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ }
@@ -81,8 +112,8 @@ export async function startRegistry(auth: RegistryAuth = { kind: 'none' }): Prom
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) break;
     try {
-      const res = await fetch(`http://${host}/v2/`);
-      await res.body?.cancel();
+      if (serve.tls) await httpsGet(`https://${host}/v2/`, fs.readFileSync(serve.tls.caFile));
+      else await fetch(`http://${host}/v2/`).then((res) => res.body?.cancel());
       return { host, dir, tokenServer, stop };
     } catch {
       await new Promise((r) => setTimeout(r, 25));
@@ -90,6 +121,14 @@ export async function startRegistry(auth: RegistryAuth = { kind: 'none' }): Prom
   }
   await stop();
   throw new Error(`docker-registry did not start: ${stderr}`);
+}
+
+/** GET over HTTPS trusting `ca` (the global fetch takes no CA): resolves with the status. */
+function httpsGet(url: string, ca: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+  });
 }
 
 export function killAndWait(child: ChildProcess): Promise<void> {

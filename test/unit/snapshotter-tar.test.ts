@@ -57,6 +57,33 @@ test('tar reader: entries, PAX long names, binary xattrs, split chunks', async (
   }
 });
 
+/** A one-entry tar whose header field at `off` (`len` bytes) is replaced by `raw`, checksum redone. */
+function withField(off: number, len: number, raw: string): Buffer {
+  const tar = Buffer.from(buildTar([{ name: 'f', data: 'abc', mode: 0o644 }]));
+  Buffer.alloc(len).copy(tar, off);
+  Buffer.from(raw, 'latin1').copy(tar, off);
+  tar.fill(32, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += tar[i];
+  tar.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+  return tar;
+}
+
+test('tar reader: octal fields padded with spaces or NULs, and bad digits refused', async () => {
+  assert.is((await readAll(withField(100, 8, ' 644 \0')))[0].mode, 0o644);
+  assert.is((await readAll(withField(100, 8, '0000755\0')))[0].mode, 0o755);
+  assert.is((await readAll(withField(108, 8, '\0\0\0\0\0\0\0\0')))[0].uid, 0);
+  assert.is((await readAll(withField(136, 12, '77777777777 ')))[0].mtime, 0o77777777777);
+  for (const bad of ['0006 44\0', '0000648\0', '-000644\0']) {
+    try {
+      await readAll(withField(100, 8, bad));
+      assert.unreachable(`mode ${JSON.stringify(bad)} accepted`);
+    } catch (e) {
+      assert.match((e as Error).message, /bad mode field/);
+    }
+  }
+});
+
 test('tar reader: GNU long names and base-256 numbers from GNU tar', async () => {
   const d = tmpDir('berth-tar-unit-');
   try {
