@@ -46,7 +46,7 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
   let cg: ContainerCgroup | undefined;
   try {
     rt.store.write(rec);
-    const seccomp = spec.linux?.seccomp ? await compile(spec.linux.seccomp) : undefined;
+    const seccomp = spec.linux?.seccomp ? await compile(spec.linux.seccomp, rt.store.root) : undefined;
     const { createContainerProcess } = await import('../launch.js');
     const { pid } = await createContainerProcess({
       id,
@@ -118,8 +118,8 @@ async function claimId(rt: Runtime, id: string): Promise<ContainerLock> {
   }
 }
 
-async function compile(seccomp: NonNullable<NonNullable<import('../spec/config-schema.js').Spec['linux']>['seccomp']>) {
-  const { compileSeccomp } = await import('../seccomp/index.js');
-  const c = compileSeccomp(seccomp);
+async function compile(seccomp: NonNullable<NonNullable<import('../spec/config-schema.js').Spec['linux']>['seccomp']>, cacheDir: string) {
+  const { compileSeccompCached } = await import('../seccomp/index.js');
+  const c = compileSeccompCached(seccomp, cacheDir);
   return { filter: c.filter, flags: c.flags };
 }

@@ -66,8 +66,8 @@ export async function execInContainer(rt: Runtime, o: ExecOptions): Promise<Exec
     throw invalidArgument('exec: a terminal (--tty or process.terminal) needs --console-socket: berth-runtime does not proxy terminals itself');
   }
   const seccomp = rec.config.linux?.seccomp
-    ? await import('../seccomp/index.js').then(({ compileSeccomp }) => {
-      const c = compileSeccomp(rec.config.linux!.seccomp!);
+    ? await import('../seccomp/index.js').then(({ compileSeccompCached }) => {
+      const c = compileSeccompCached(rec.config.linux!.seccomp!, rt.store.root);
       return { filter: c.filter, flags: c.flags };
     })
     : undefined;
