@@ -3,7 +3,9 @@
 // '/' in it (RST_STREAM PROTOCOL_ERROR) before grpc-js sees the call, and has no switch to relax it.
 // So each connection passes through this small filter: client->server HEADERS blocks are decoded
 // (HPACK, with the connection's dynamic table), :authority becomes "localhost", and the block is
-// re-encoded; every other frame and the server->client direction pass unchanged.
+// re-encoded; every other frame and the server->client direction pass unchanged. A client whose
+// first request names a proper authority (a channel keeps one authority) needs none of this: the
+// connection then passes through untouched, so the HPACK work is not paid on every call.
 import { Duplex } from 'node:stream';
 import type net from 'node:net';
 import { createRequire } from 'node:module';
@@ -36,10 +38,15 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer): 
   return Buffer.concat([h, payload]);
 }
 
+const badAuthority = (x: HpackHeader) => x.name === ':authority' && x.value.includes('/');
+
 export class AuthorityFix extends Duplex {
   private buf: Buffer = Buffer.alloc(0);
   private prefaceLeft = PREFACE_LEN;
-  private pending?: { streamId: number; flags: number; block: Buffer[] };
+  private pending?: { streamId: number; flags: number; block: Buffer[]; raw: Buffer[] };
+  /** no block has needed a rewrite so far: the server's HPACK table is still the client's own */
+  private untouched = true;
+  private passthrough = false;
   private decoder = hpack.decompressor.create({ table: { size: TABLE_SIZE } });
   private encoder = hpack.compressor.create({ table: { size: TABLE_SIZE } });
 
@@ -64,6 +71,7 @@ export class AuthorityFix extends Duplex {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void { this.sock.destroy(); cb(err); }
 
   private rewriteChunk(d: Buffer): Buffer {
+    if (this.passthrough) return d;
     const out: Buffer[] = [];
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, d.length);
@@ -87,27 +95,41 @@ export class AuthorityFix extends Duplex {
         if (flags & FLAG_PADDED) { pad = p[0]; p = p.subarray(1); }
         if (flags & FLAG_PRIORITY) p = p.subarray(5); // stream priority is advisory and deprecated: dropped
         p = p.subarray(0, p.length - pad);
-        this.pending = { streamId, flags, block: [p] };
+        this.pending = { streamId, flags, block: [p], raw: [whole] };
       } else if (type === TYPE_CONTINUATION && this.pending) {
         this.pending.block.push(payload);
+        this.pending.raw.push(whole);
       } else {
         out.push(whole);
         continue;
       }
       if (flags & FLAG_END_HEADERS) {
-        out.push(this.rewrite(this.pending!));
+        const h = this.pending!;
         this.pending = undefined;
+        const headers = this.decode(h.block);
+        if (this.untouched && !headers.some(badAuthority)) {
+          out.push(...h.raw, this.buf);
+          this.buf = Buffer.alloc(0);
+          this.passthrough = true;
+          break;
+        }
+        this.untouched = false;
+        out.push(this.rewrite(h, headers));
       }
     }
     return Buffer.concat(out);
   }
 
-  private rewrite(h: { streamId: number; flags: number; block: Buffer[] }): Buffer {
-    this.decoder.write(Buffer.concat(h.block));
+  private decode(block: Buffer[]): HpackHeader[] {
+    this.decoder.write(Buffer.concat(block));
     this.decoder.execute();
     const headers: HpackHeader[] = [];
     for (let x = this.decoder.read(); x; x = this.decoder.read()) headers.push(x);
-    const fixed = headers.map((x) => (x.name === ':authority' && x.value.includes('/') ? { ...x, value: 'localhost' } : x));
+    return headers;
+  }
+
+  private rewrite(h: { streamId: number; flags: number }, headers: HpackHeader[]): Buffer {
+    const fixed = headers.map((x) => (badAuthority(x) ? { ...x, value: 'localhost' } : x));
     this.encoder.write(fixed.map((x) => ({ name: x.name, value: x.value, neverIndex: Boolean(x.neverIndex) })));
     const chunks: Buffer[] = [];
     for (let c = this.encoder.read(); c; c = this.encoder.read()) chunks.push(c);

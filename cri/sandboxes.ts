@@ -8,7 +8,7 @@ import path from 'node:path';
 import { BerthError, failedPrecondition, invalidArgument, isBerthError } from '../lib/errors.js';
 import { nativeBinary } from '../lib/paths.js';
 import type { ContainerService } from '../engine/service.js';
-import type { NetworkManager } from '../engine/network/index.js';
+import type { NetworkManager, NetworkSetup } from '../engine/network/index.js';
 import { hostsFile, resolvConf } from '../engine/etc-files.js';
 import { CriRecords, type SandboxRecord } from './records.js';
 import { podCgroupParent, removePodCgroup } from './pod-cgroup.js';
@@ -99,53 +99,76 @@ export class Sandboxes {
       fs.chmodSync(path.join(rootfs, 'pause'), 0o755);
       if (config.log_directory) fs.mkdirSync(config.log_directory, { recursive: true, mode: 0o755 });
 
+      // CNI's ADD (tens of ms of plugin execs) configures the namespace while the pause container is
+      // created and started in it: the pause only holds the namespace, and the pod is reported ready
+      // once both are done. Interface sysctls (net.*.conf.eth0.*) need the interface: then in turn.
+      let networked: Promise<NetworkSetup> | undefined;
       let netnsPath: string | undefined;
       if (namespaces.network !== 'node') {
-        const setup = await this.net.setupNetwork({
+        let nsReady!: (p: string) => void;
+        const nsKnown = new Promise<string>((r) => { nsReady = r; });
+        networked = this.net.setupNetwork({
           id,
           portMappings: (config.port_mappings ?? []).filter((p: Msg) => p.host_port > 0).map((p: Msg) => ({
             hostPort: p.host_port, containerPort: p.container_port, protocol: String(p.protocol ?? 'TCP'), ...(p.host_ip ? { hostIP: p.host_ip } : {}),
           })),
           args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: md.namespace, K8S_POD_NAME: md.name, K8S_POD_INFRA_CONTAINER_ID: id, K8S_POD_UID: md.uid ?? '' },
+          ...(needsInterfaces(linux.sysctls) ? {} : { onNetns: nsReady }),
         });
-        netnsPath = setup.netnsPath;
-        record.ip = setup.ip;
-        this.records.sandboxes.put(record);
+        // the native driver makes the namespace with its interfaces in one step: no callback, setup's own end
+        const setUp = networked.then((n) => n.netnsPath);
+        // both are awaited below; an early failure elsewhere must not leave them unhandled
+        for (const p of [networked, setUp]) p.catch(() => undefined);
+        netnsPath = await Promise.race([nsKnown, setUp]);
       }
       const dns = config.dns_config ?? {};
       const etc = { hostname, ip: record.ip, dns: dns.servers ?? [], dnsSearch: dns.searches ?? [], dnsOptions: dns.options ?? [], hostNetwork: namespaces.network === 'node' };
+      const hostsOf = () => (etc.hostNetwork ? fs.readFileSync('/etc/hosts', 'utf8') : hostsFile(etc));
       fs.writeFileSync(path.join(files, 'hostname'), hostname + '\n');
-      fs.writeFileSync(path.join(files, 'hosts'), etc.hostNetwork ? fs.readFileSync('/etc/hosts', 'utf8') : hostsFile(etc));
+      fs.writeFileSync(path.join(files, 'hosts'), hostsOf());
       fs.writeFileSync(path.join(files, 'resolv.conf'), resolvConf(etc));
 
-      const pause = await this.svc.create({
-        rootfsDir: rootfs,
-        name: `k8s_POD_${safeName(md.name)}_${safeName(md.namespace)}_${safeName(md.uid ?? '')}_${attempt}`.slice(0, 128),
-        command: ['/pause'],
-        hostname: namespaces.network === 'node' ? undefined : hostname,
-        network: netnsPath ? { netnsPath } : 'host',
-        uts: namespaces.network === 'node' ? 'host' : 'private',
-        ipc: namespaces.ipc === 'node' ? 'host' : 'private',
-        pid: namespaces.pid === 'node' ? 'host' : 'private',
-        cgroupsPath: `${record.cgroupParent}/berth-pause-${id.slice(0, 12)}`,
-        sysctls: { ...(linux.sysctls ?? {}) },
-        readonlyRootfs: true,
-        capDrop: ['ALL'],
-        noNewPrivileges: true,
-        seccompProfile: 'default',
-        labels: { 'io.berth.cri.sandbox': id },
-        annotations: { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': id },
-        binds: [
-          { source: path.join(files, 'hosts'), destination: '/etc/hosts', readonly: true },
-          { source: path.join(files, 'resolv.conf'), destination: '/etc/resolv.conf', readonly: true },
-          { source: path.join(files, 'hostname'), destination: '/etc/hostname', readonly: true },
-        ],
-        stopSignal: 'SIGTERM',
-        stopTimeout: PAUSE_STOP_TIMEOUT_S,
-      });
-      record.pauseId = pause.id;
-      this.records.sandboxes.put(record);
-      await this.svc.start(pause.id);
+      const pauseUp = (async () => {
+        const pause = await this.svc.create({
+          rootfsDir: rootfs,
+          name: `k8s_POD_${safeName(md.name)}_${safeName(md.namespace)}_${safeName(md.uid ?? '')}_${attempt}`.slice(0, 128),
+          command: ['/pause'],
+          hostname: namespaces.network === 'node' ? undefined : hostname,
+          network: netnsPath ? { netnsPath } : 'host',
+          uts: namespaces.network === 'node' ? 'host' : 'private',
+          ipc: namespaces.ipc === 'node' ? 'host' : 'private',
+          pid: namespaces.pid === 'node' ? 'host' : 'private',
+          cgroupsPath: `${record.cgroupParent}/berth-pause-${id.slice(0, 12)}`,
+          sysctls: { ...(linux.sysctls ?? {}) },
+          readonlyRootfs: true,
+          capDrop: ['ALL'],
+          noNewPrivileges: true,
+          seccompProfile: 'default',
+          labels: { 'io.berth.cri.sandbox': id },
+          annotations: { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': id },
+          binds: [
+            { source: path.join(files, 'hosts'), destination: '/etc/hosts', readonly: true },
+            { source: path.join(files, 'resolv.conf'), destination: '/etc/resolv.conf', readonly: true },
+            { source: path.join(files, 'hostname'), destination: '/etc/hostname', readonly: true },
+          ],
+          stopSignal: 'SIGTERM',
+          stopTimeout: PAUSE_STOP_TIMEOUT_S,
+        });
+        record.pauseId = pause.id;
+        this.records.sandboxes.put(record);
+        await this.svc.start(pause.id);
+      })();
+      const [up, net] = await Promise.allSettled([pauseUp, networked]);
+      // a failed ADD tears its namespace down under the pause: its error is the one that explains
+      if (net.status === 'rejected') throw net.reason;
+      if (up.status === 'rejected') throw up.reason;
+      if (net.value) {
+        record.ip = net.value.ip;
+        etc.ip = net.value.ip;
+        // in place (same inode): the pause's bind mount of it sees the address too
+        fs.writeFileSync(path.join(files, 'hosts'), hostsOf());
+        this.records.sandboxes.put(record);
+      }
       return id;
     } catch (e) {
       await this.remove(id).catch(() => undefined);
@@ -175,6 +198,11 @@ export class Sandboxes {
     fs.rmSync(this.filesDir(id), { recursive: true, force: true });
     this.records.sandboxes.delete(id);
   }
+}
+
+/** Sysctls of one network interface (net.ipv4.conf.eth0.*): they need the interface CNI's ADD makes. */
+function needsInterfaces(sysctls: Record<string, string> | undefined): boolean {
+  return Object.keys(sysctls ?? {}).some((k) => /^net[./]ipv[46][./](conf|neigh)[./]/.test(k) && !/^net[./]ipv[46][./](conf|neigh)[./](all|default|lo)[./]/.test(k));
 }
 
 function safeName(s: string): string {

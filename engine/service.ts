@@ -5,9 +5,16 @@ import path from 'node:path';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
 import { writeJsonAtomic, readJson } from '../lib/atomic-write.js';
 import { lockFile, withLockAsync } from '../lib/file-lock.js';
-import { ImageService, pull, type PullEvent, type RegistryOptions, parsePlatform } from '../image/index.js';
-import { containerConfig, type ContainerConfig } from '../image/index.js';
-import { openSnapshotter, mountAll, unmountAll, unpackLayers, type Snapshotter } from '../snapshotter/index.js';
+// Modules, not the image/ and snapshotter/ barrels: a run loads no registry, TLS, archive or layer
+// apply code unless it pulls or unpacks (those are imported when needed).
+import { ImageService } from '../image/images.js';
+import type { PullEvent } from '../image/pull.js';
+import type { RegistryOptions } from '../image/registry.js';
+import { parsePlatform } from '../image/platform.js';
+import { containerConfig, type ContainerConfig } from '../image/container-config.js';
+import { openSnapshotter } from '../snapshotter/open.js';
+import { mountAll, unmountAll } from '../snapshotter/mount.js';
+import type { Snapshotter } from '../snapshotter/types.js';
 import { Monitor, MONITOR_DIED, createContainer as createUnderMonitor, type ExitStatus, type AttachStreams } from '../shim/index.js';
 import { hostCapabilities } from './host-capabilities.js';
 import { hostDevices } from './host-devices.js';
@@ -199,6 +206,12 @@ export class ContainerService {
     let networked = false;
     try {
       if (req.publish?.length && req.network !== 'bridge') throw invalidArgument('publishing ports (-p) needs --network bridge');
+      // The network (an exec or CNI's) comes up while the image is resolved and its snapshot mounted.
+      const netSetup = req.network === 'bridge' ? this.network().setupNetwork({ id, portMappings: req.publish }) : undefined;
+      if (netSetup) {
+        networked = true;
+        netSetup.catch(() => undefined); // awaited below; a failure before that is torn down by the catch
+      }
       let imageCfg: Partial<ContainerConfig> = {};
       let imageId: string | undefined;
       let rootfs: string;
@@ -227,9 +240,8 @@ export class ContainerService {
       const hostNetwork = req.network === 'host';
       let network: ContainerOptions['network'] = req.network === 'bridge' ? undefined : req.network;
       let ip: string | undefined;
-      if (req.network === 'bridge') {
-        networked = true;
-        const setup = await this.network().setupNetwork({ id, portMappings: req.publish });
+      if (netSetup) {
+        const setup = await netSetup;
         network = { netnsPath: setup.netnsPath };
         ip = setup.ip;
       }
@@ -283,6 +295,7 @@ export class ContainerService {
   /** Pull and unpack an image (what `berth pull` does too). */
   async pull(ref: string, o: { platform?: string; registry?: RegistryOptions; onEvent?: (e: PullEvent) => void } = {}) {
     const sn = this.snapshotter;
+    const [{ pull }, { unpackLayers }] = await Promise.all([import('../image/pull.js'), import('../snapshotter/unpack.js')]);
     return pull(this.cfg.root, ref, {
       ...(o.registry ?? {}),
       platform: o.platform ? parsePlatform(o.platform) : undefined,
@@ -294,6 +307,7 @@ export class ContainerService {
   private async ensureUnpacked(layers: { digest: string; mediaType: string; diffId: string; size: number; chainId: string }[]) {
     const top = layers[layers.length - 1];
     if (await this.snapshotter.stat(top.chainId)) return;
+    const { unpackLayers } = await import('../snapshotter/unpack.js');
     await unpackLayers(this.snapshotter, layers, (d) => this.images.content.openBlob(d));
   }
 

@@ -90,6 +90,11 @@ export interface SetupRequest {
   portMappings?: PortMappingInput[];
   /** CNI_ARGS, e.g. K8S_POD_NAMESPACE / K8S_POD_NAME. */
   args?: Record<string, string>;
+  /**
+   * Called once the namespace exists and before the plugins run (CNI path only), so a caller can
+   * create its container in the namespace while ADD configures it (CRI: the pause container).
+   */
+  onNetns?: (netnsPath: string) => void;
 }
 
 export interface PodIP { address: string; prefixLength: number; version: 4 | 6; gateway?: string }
@@ -280,6 +285,7 @@ export class NetworkManager {
     };
     if (req.args) rec.args = { ...req.args };
     return this.attach(rec, async () => {
+      req.onNetns?.(rec.netnsPath);
       const rt = this.runtimeConf(rec, rec.netnsPath);
       rec.loopback = await addNetworkList(loopbackConfList(), { ...rt, ifName: 'lo' }, this.client);
       rec.result = await addNetworkList(cfg.confList, rt, this.client);

@@ -57,6 +57,23 @@ test.after(async () => {
   if (linkExists(net.bridge)) run('ip', ['link', 'del', net.bridge]);
 });
 
+// RunPodSandbox creates the pause while CNI's ADD configures the namespace (cri/sandboxes.ts): the
+// pause must end up in that namespace, and the pod's hosts file (written in place once ADD gave the
+// address) must name it, also as the pause's bind mount sees it.
+test('on the CNI path the pause runs in the configured namespace and its /etc/hosts has the address', async () => {
+  if (!ready) return;
+  const { pod, ip } = await runPod('overlap');
+  const info = JSON.parse((await c.runtime('PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info.info);
+  assert.ok(info.pid > 0, 'the pause runs');
+  assert.is(fs.statSync(`/proc/${info.pid}/ns/net`).ino, fs.statSync(netnsFile(pod)).ino, 'the pause is in the pod namespace');
+  const addr = run('nsenter', [`--net=${netnsFile(pod)}`, 'ip', '-4', '-o', 'addr', 'show', 'eth0']).stdout;
+  assert.ok(addr.includes(` ${ip}/`), `eth0 in the namespace has ${ip}: ${addr}`);
+  assert.ok(fs.readFileSync(`/proc/${info.pid}/root/etc/hosts`, 'utf8').includes(ip), 'the pause sees its address in /etc/hosts');
+  await c.runtime('StopPodSandbox', { pod_sandbox_id: pod });
+  await c.runtime('RemovePodSandbox', { pod_sandbox_id: pod });
+  assertGone(pod, ip);
+});
+
 test('the namespace mount is lost: StopPodSandbox and RemovePodSandbox succeed, the address is released', async () => {
   if (!ready) return skip('CRI pods without their netns', `needs root, docker-registry, skopeo and CNI plugins (missing: ${missingCniPlugins().join(', ') || 'none'})`);
   const { pod, ip } = await runPod('unmounted');
