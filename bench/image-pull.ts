@@ -14,6 +14,9 @@
 //   truncate -s 6G /var/tmp/b.img && mkfs.ext4 -q /var/tmp/b.img && mount -o loop /var/tmp/b.img /mnt/b
 //   TMPDIR=/mnt/b node --import tsx bench/image-pull.ts 5
 // Every store is kept until the end (see `leftovers`): about 1.2 GB of disk per run.
+// BENCH_APPLIERS=1 times the JS layer applier (default) against the native one (BERTH_APPLIER=native)
+// and containerd only, removing each store right after its run so 5 runs fit a 6 GB loop mount (only
+// on a journaled ext4: see above).
 import { execFileSync, execSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -23,6 +26,7 @@ import { startRegistry, killAndWait } from '../test/lib/registry.js';
 import { busyboxEntries, makeImage, makeLayer, tarDir, writeLayout, type Blob, type Entry } from '../test/lib/image-builder.js';
 
 const runs = Number(process.argv[2] ?? 3);
+const appliers = process.env.BENCH_APPLIERS === '1';
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const BERTH = path.join(REPO, 'bin', 'berth');
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[s.length >> 1]; };
@@ -139,16 +143,21 @@ try {
     const workers: number[] = [];
     const fetchOnly: number[] = [];
     const ctr: number[] = [];
+    const native: number[] = [];
     const pull = (i: number, extra: string[], env?: NodeJS.ProcessEnv) => {
       const root = path.join(work, `berth-${leftovers.length}`);
       try { return time(BERTH, ['--root', root, '--state', path.join(root, 'state'), 'pull', '-q', ...extra, ref], env); }
-      finally { leftovers.push(root); }
+      finally { if (appliers) fs.rmSync(root, { recursive: true, force: true }); else leftovers.push(root); }
     };
     for (let i = 0; i < runs; i++) {
-      berth.push(pull(i, []));
-      mainThread.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '0' }));
-      workers.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '1' }));
-      fetchOnly.push(pull(i, ['--no-unpack']));
+      berth.push(pull(i, [], { ...process.env, BERTH_APPLIER: 'js' }));
+      if (appliers) {
+        native.push(pull(i, [], { ...process.env, BERTH_APPLIER: 'native' }));
+      } else {
+        mainThread.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '0' }));
+        workers.push(pull(i, [], { ...process.env, BERTH_APPLY_WORKERS: '1' }));
+        fetchOnly.push(pull(i, ['--no-unpack']));
+      }
       if (withCtr) {
         const dir = path.join(work, `ctr-${name}-${i}`);
         fs.mkdirSync(dir);
@@ -158,15 +167,21 @@ try {
         } finally {
           await killAndWait(c.child);
           unmountBelow(dir);
-          leftovers.push(dir);
+          if (appliers) fs.rmSync(dir, { recursive: true, force: true }); else leftovers.push(dir);
         }
       }
     }
     const b = median(berth);
     const mbs = (ms: number) => (gz / 1e6 / (ms / 1000)).toFixed(1);
     const all = (xs: number[]) => xs.map((x) => x.toFixed(0)).join('/');
-    let line = `${label}: ${(gz / 1e6).toFixed(1)} MB compressed, ${img.layers.length} layer(s), median of ${runs}: berth ${b.toFixed(0)} ms (${mbs(b)} MB/s; runs ${all(berth)}; fetch alone ${median(fetchOnly).toFixed(0)} ms)`;
-    line += `, berth with apply workers ${median(workers).toFixed(0)} ms, without ${median(mainThread).toFixed(0)} ms`;
+    let line = `${label}: ${(gz / 1e6).toFixed(1)} MB compressed, ${img.layers.length} layer(s), median of ${runs}: berth ${b.toFixed(0)} ms (${mbs(b)} MB/s; runs ${all(berth)}`;
+    if (appliers) {
+      const n = median(native);
+      line += `), berth native applier ${n.toFixed(0)} ms (runs ${all(native)}), native/js ${(n / b).toFixed(2)}x`;
+      if (ctr.length) line += `, native/containerd ${(n / median(ctr)).toFixed(2)}x`;
+    } else {
+      line += `; fetch alone ${median(fetchOnly).toFixed(0)} ms), berth with apply workers ${median(workers).toFixed(0)} ms, without ${median(mainThread).toFixed(0)} ms`;
+    }
     if (ctr.length) { const c = median(ctr); line += `, containerd ${c.toFixed(0)} ms (${mbs(c)} MB/s; runs ${all(ctr)}), berth/containerd ${(b / c).toFixed(2)}x`; }
     console.log(line);
     leftovers.push(src);

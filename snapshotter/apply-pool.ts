@@ -9,6 +9,8 @@ import type { Readable } from 'node:stream';
 import { BerthError, internal } from '../lib/errors.js';
 import { loadBinding } from '../native/ffi.js';
 import type { ApplyMode } from './apply.js';
+import { applierKind } from './apply-native.js';
+import { nativeBinary } from '../lib/paths.js';
 import type { FromWorker, ToWorker } from './apply-protocol.js';
 import { assertLayerMediaType, decompressedChunks, type Compression } from './decompress.js';
 
@@ -45,7 +47,8 @@ export class ApplyPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(this.script);
+    // The native applier's path as this thread resolves it: a worker bundle may sit elsewhere.
+    const worker = new Worker(this.script, { workerData: { nativeApplier: applierKind() === 'native' ? nativeBinary('berth-apply') : undefined } });
     // An idle worker must not keep the process alive if close() is forgotten on an error path.
     worker.unref();
     return { worker, busy: false };

@@ -2,14 +2,17 @@
 // the main thread (which downloads and decompresses them). Hashing and file creation happen here, so
 // they overlap with the decompression of the same layer and with other layers in other workers.
 // Loaded only as the esbuild bundle dist/apply-worker.cjs (tsx-loaded .ts does not run in workers).
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { Readable } from 'node:stream';
 import { applyLayer } from './apply.js';
+import { useNativeApplier } from './apply-native.js';
 import { isBerthError } from '../lib/errors.js';
 import type { ToWorker, FromWorker } from './apply-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('apply-worker must run as a worker thread');
+const nativeApplier = (workerData as { nativeApplier?: string } | null)?.nativeApplier;
+if (nativeApplier) useNativeApplier(nativeApplier);
 
 // Credit messages are throttled: one per this many tar bytes consumed.
 const REPORT_EVERY = 1 << 20;

@@ -2,6 +2,8 @@
 // turning OCI whiteouts into overlay whiteouts; 'copy' applies onto a full copy of the parent tree,
 // carrying whiteouts out by deleting. The sha256 of the uncompressed stream (the diff ID) is computed
 // on the way through. No fsync per file: snapshots are rebuilt from content blobs if a crash loses them.
+// The tar itself is applied by native/berth-apply (apply-native.ts) or by the Applier below, which
+// does the same in JS: BERTH_APPLIER=native|js, native by default when built.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -11,6 +13,7 @@ import { TarReader, type TarEntry } from './tar-reader.js';
 import { assertLayerMediaType, decompressedChunks } from './decompress.js';
 import { SafeRoot, cleanEntryPath, parentOf, baseOf } from './safe-root.js';
 import { parseWhiteout, OVERLAY_OPAQUE_XATTR } from './whiteout.js';
+import { applierKind, applyNative } from './apply-native.js';
 
 export type ApplyMode = 'overlay' | 'copy';
 
@@ -44,17 +47,25 @@ export async function applyLayer(stream: Readable, dir: string, opts: ApplyOptio
       yield c;
     }
   }
-  const tar = new TarReader(hashed());
-  const applier = new Applier(new SafeRoot(dir), opts.mode ?? 'overlay');
+  try {
+    if (applierKind() === 'native') await applyNative(hashed(), dir, opts.mode ?? 'overlay');
+    else await applyJs(hashed(), dir, opts.mode ?? 'overlay');
+  } finally {
+    stream.destroy();
+  }
+  return { diffId: 'sha256:' + hash.digest('hex'), size };
+}
+
+async function applyJs(chunks: AsyncIterable<Buffer>, dir: string, mode: ApplyMode): Promise<void> {
+  const tar = new TarReader(chunks);
+  const applier = new Applier(new SafeRoot(dir), mode);
   try {
     for (let e = await tar.next(); e; e = await tar.next()) await applier.entry(e, tar);
     await tar.finish();
     applier.finish();
   } finally {
     applier.close();
-    stream.destroy();
   }
-  return { diffId: 'sha256:' + hash.digest('hex'), size };
 }
 
 async function* counted(stream: Readable, onBytes?: (n: number) => void): AsyncGenerator<Buffer> {
