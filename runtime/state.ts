@@ -88,13 +88,22 @@ export class StateStore {
   claim(id: string): ContainerLock {
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
     const dir = this.dir(id);
+    // The directory appears with its lock file already held (made aside, then renamed into place): a
+    // racing create that finds <id> must never see it without a lock and take it for a dead create's.
+    // '@' keeps the aside name out of ids().
+    const aside = path.join(this.root, `.claim@${process.pid}@${Math.random().toString(36).slice(2)}`);
+    fs.mkdirSync(aside, { mode: 0o700 });
+    const l = lockFile(path.join(aside, LOCK_FILE));
     try {
-      fs.mkdirSync(dir, { mode: 0o700 });
+      fs.renameSync(aside, dir);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`container ${id} already exists`);
+      l.release();
+      fs.rmSync(aside, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') throw alreadyExists(`container ${id} already exists`);
       throw e;
     }
-    return new ContainerLock(this, id, lockFile(path.join(dir, LOCK_FILE)));
+    return new ContainerLock(this, id, l);
   }
 
   /**

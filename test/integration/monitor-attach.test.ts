@@ -161,7 +161,8 @@ else for (const rt of testRuntimes()) {
       await readUntil(streams!.stdout, (t) => t.includes('got ping'));
       assert.is((await session.waitExit()).exitCode, 4);
 
-      const t = await m.exec({ process: proc(['sh', '-c', 'stty size; tty']), tty: true, ttySize: { rows: 40, cols: 120 }, attach: true });
+      const t = await m.exec({ process: proc(['sh', '-c', 'sleep 0.3; stty size; tty']), tty: true, ttySize: { rows: 40, cols: 120 }, attach: true });
+      // The attach client connects while the exec starts: the sleep keeps the output after it.
       const live = readUntil(t.streams!.stdout, (x) => x.includes('/dev/pts/'));
       assert.is((await t.session.waitExit()).exitCode, 0);
       assert.match(await live, /40 120\r?\n/, 'raw tty stream on the attach socket');
