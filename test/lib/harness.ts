@@ -16,8 +16,27 @@ export function skip(name: string, reason: string): void {
   console.log(`SKIP: ${name} -- ${reason}`);
 }
 
+const tmpDirs: string[] = [];
+
+/** A fresh directory under the temp dir, removed when the test process exits. */
 export function tmpDir(prefix = 'berth-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (tmpDirs.length === 0) process.on('exit', removeTmpDirs);
+  tmpDirs.push(d);
+  return d;
+}
+
+// A directory with anything still mounted below it is left alone: removing it would delete through the
+// mount (a bind of host files, a container rootfs). The test that made the mount reports the leak.
+function removeTmpDirs(): void {
+  let mountPoints: string[] = [];
+  try {
+    mountPoints = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter(Boolean);
+  } catch { return; }
+  for (const d of tmpDirs) {
+    if (mountPoints.some((m) => m === d || m.startsWith(d + '/'))) continue;
+    try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort at exit */ }
+  }
 }
 
 /** Run a command, returning stdout/stderr/status (never throws on non-zero). */
