@@ -15,10 +15,15 @@ export function imageCommand(program: Command): Command {
 }
 
 export function addRegistryOptions(cmd: Command): Command {
-  return cmd
+  return addTlsOptions(cmd
     .option('--authfile <file>', 'credentials file (docker config.json format)')
     .option('--creds <user:password>', 'credentials for the registry')
-    .option('--insecure-registry <host>', 'speak plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--insecure-registry <host>', 'speak plain HTTP to this registry (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[]));
+}
+
+/** --tls-verify and --cert-dir alone, for commands (login) that take credentials their own way. */
+export function addTlsOptions(cmd: Command): Command {
+  return cmd
     .option('--tls-verify [bool]', 'require HTTPS and verify certificates (default true; false: no checks, plain HTTP if the registry has no TLS)', parseBool)
     .option('--cert-dir <dir>', 'CA certificates (*.crt) and client certificate (*.cert, *.key) for the registry (default: /etc/containers/certs.d/HOST:PORT, /etc/docker/certs.d/HOST:PORT)');
 }
@@ -29,7 +34,17 @@ function parseBool(v: string): boolean {
   throw invalidArgument(`--tls-verify takes true or false, not ${JSON.stringify(v)}`);
 }
 
-export interface RegistryFlags { authfile?: string; creds?: string; insecureRegistry?: string[]; tlsVerify?: boolean; certDir?: string }
+export interface TlsFlags { tlsVerify?: boolean; certDir?: string }
+export interface RegistryFlags extends TlsFlags { authfile?: string; creds?: string; insecureRegistry?: string[] }
+
+/** Only the TLS settings the user gave: absent ones stay absent so certs.d lookups and loopback defaults apply. */
+export function tlsOptions(o: TlsFlags): Pick<RegistryOptions, 'tlsVerify' | 'certDir'> {
+  return {
+    // `--tls-verify` alone means true; commander hands a bare optional flag over as `true`.
+    ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
+    ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
+  };
+}
 
 export function registryOptions(g: GlobalOptions, o: RegistryFlags): RegistryOptions {
   let credentials: RegistryOptions['credentials'];
@@ -41,9 +56,7 @@ export function registryOptions(g: GlobalOptions, o: RegistryFlags): RegistryOpt
   const fromEnv = (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   return {
     credentials, authFiles: authFilesForRead(g.root, o.authfile), insecure: [...(o.insecureRegistry ?? []), ...fromEnv],
-    // `--tls-verify` alone means true; commander hands a bare optional flag over as `true`.
-    ...(o.tlsVerify !== undefined ? { tlsVerify: o.tlsVerify } : {}),
-    ...(o.certDir !== undefined ? { certDir: o.certDir } : {}),
+    ...tlsOptions(o),
   };
 }
 

@@ -3,6 +3,7 @@
 import type { Register } from './index.js';
 import { authFileForWrite, removeCredentials, storeCredentials, RegistryClient, parseReference } from '../../image/index.js';
 import { invalidArgument, notFound } from '../../lib/errors.js';
+import { addTlsOptions, tlsOptions, type TlsFlags } from './image-common.js';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -17,7 +18,7 @@ function registryOf(arg: string | undefined): string {
 }
 
 export const register: Register = (program, globals) => {
-  program.command('login')
+  addTlsOptions(program.command('login')
     .description('log in to a registry')
     .argument('[registry]', 'registry host[:port] (default docker.io)')
     .option('-u, --username <user>', 'user name')
@@ -25,8 +26,8 @@ export const register: Register = (program, globals) => {
     .option('--password-stdin', 'read the password from stdin')
     .option('--authfile <file>', 'auth file to write')
     .option('--insecure-registry', 'speak plain HTTP to this registry')
-    .option('--no-verify', 'store without checking against the registry')
-    .action(async (arg: string | undefined, o: { username?: string; password?: string; passwordStdin?: boolean; authfile?: string; insecureRegistry?: boolean; verify?: boolean }) => {
+    .option('--no-verify', 'store without checking against the registry'))
+    .action(async (arg: string | undefined, o: TlsFlags & { username?: string; password?: string; passwordStdin?: boolean; authfile?: string; insecureRegistry?: boolean; verify?: boolean }) => {
       const g = globals();
       const registry = registryOf(arg);
       if (!o.username) throw invalidArgument('login needs --username');
@@ -34,7 +35,7 @@ export const register: Register = (program, globals) => {
       if (!password) throw invalidArgument('login needs --password or --password-stdin');
       const creds = { username: o.username, password };
       if (o.verify !== false) {
-        const client = new RegistryClient(registry, { credentials: creds, insecure: o.insecureRegistry ? [registry] : [] });
+        const client = new RegistryClient(registry, { credentials: creds, insecure: o.insecureRegistry ? [registry] : [], ...tlsOptions(o) });
         await client.checkLogin();
       }
       storeCredentials(authFileForWrite(g.root, o.authfile), registry, creds);

@@ -49,8 +49,9 @@ if (!haveRegistry()) {
   let good: string;
   let wrong: string;
   let src: string;
+  let ca: TestCa;
   test.before(async () => {
-    const ca = makeTestCa(mk('berth-ca-'));
+    ca = makeTestCa(mk('berth-ca-'));
     good = certsDir(ca);
     wrong = certsDir(makeTestCa(mk('berth-ca-other-')));
     reg = await startRegistry({ kind: 'none' }, { tls: ca });
@@ -107,6 +108,43 @@ if (!haveRegistry()) {
     } finally {
       fs.rmSync(hostDir, { recursive: true, force: true });
       for (const d of created.reverse()) fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  test('login over HTTPS: --cert-dir verifies the credentials; an unknown CA is refused naming the certificate problem; --tls-verify=false skips checks', async () => {
+    const priv = await startRegistry({ kind: 'basic', users: { dora: 'pw-tls' } }, { tls: ca });
+    try {
+      const root = mk('berth-tls-root-');
+      const authfile = path.join(root, 'auth.json');
+      const login = (extra: string[], pw = 'pw-tls') => berth(root, ['login', '-u', 'dora', '-p', pw, '--authfile', authfile, ...extra, priv.host]);
+
+      for (const extra of [['--tls-verify=true'], ['--cert-dir', wrong]]) {
+        const r = login(extra);
+        assert.is.not(r.status, 0, `login ${extra.join(' ')} should fail`);
+        assert.match(r.err, `registry ${priv.host}`);
+        assert.match(r.err, /TLS certificate does not verify: .*certificate/);
+        assert.match(r.err, /--cert-dir/);
+      }
+      assert.not.ok(fs.existsSync(authfile), 'a failed login stores nothing');
+
+      // The credentials really are checked over TLS, not just the handshake.
+      const bad = login(['--cert-dir', good], 'wrong');
+      assert.is.not(bad.status, 0);
+      assert.match(bad.err, `${priv.host} refused the credentials of dora`);
+      assert.not.ok(fs.existsSync(authfile));
+
+      assert.match(login(['--cert-dir', good]).out, 'Login Succeeded');
+      const stored = JSON.parse(fs.readFileSync(authfile, 'utf8')).auths[priv.host].auth;
+      assert.is(Buffer.from(stored, 'base64').toString(), 'dora:pw-tls');
+
+      fs.rmSync(authfile);
+      const insecure = login(['--tls-verify=false']);
+      assert.is(insecure.status, 0, insecure.err);
+      assert.ok(fs.existsSync(authfile));
+      // The stored login is what push uses against the same registry over TLS.
+      ok(src, ['push', '--authfile', authfile, '--cert-dir', good, 'localhost/t/tls', `${priv.host}/t/tls:1`]);
+    } finally {
+      await priv.stop();
     }
   });
 
