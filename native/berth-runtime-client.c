@@ -36,6 +36,8 @@
 
 #define DEFAULT_SOCKET "/run/berth-runtime/planner.sock"
 #define MAX_FRAME (64u << 20)
+/* the request's environment, strings with NULs: MAX_ENV_BYTES in runtime/planner/protocol.ts */
+#define MAX_ENV (4u << 20)
 #define MAX_KIDS 64
 
 extern char **environ;
@@ -148,6 +150,7 @@ static void exec_node_cli(void) {
   }
   snprintf(cli, sizeof cli, "%s/bin/berth-runtime-node", self);
   orig_argv[0] = cli;
+  if (sigfd >= 0) sigprocmask(SIG_SETMASK, &old_mask, NULL); /* the Node CLI gets the caller's signal mask */
   execv(cli, orig_argv);
   die("cannot run the Node CLI %s: %s", cli, strerror(errno));
 }
@@ -261,10 +264,11 @@ static void want_wait(pid_t pid) {
 }
 
 /* ---- the request ---------------------------------------------------------------------------------- */
-static int env_forwarded(const char *kv) {
-  static const char *names[] = { "NOTIFY_SOCKET=", "XDG_RUNTIME_DIR=", "LISTEN_FDS=", "LISTEN_PID=", "BERTH_" };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) if (!strncmp(kv, names[i], strlen(names[i]))) return 1;
-  return 0;
+/* Whether the environment fits the request whole; a client with more runs the Node CLI, which has all of it. */
+static int env_fits(void) {
+  size_t len = 0;
+  for (char **e = environ; *e; e++) if ((len += strlen(*e) + 1) > MAX_ENV) return 0;
+  return 1;
 }
 
 static void send_request(int argc, char **argv) {
@@ -287,7 +291,8 @@ static void send_request(int argc, char **argv) {
   snprintf(num, sizeof num, "%o", (unsigned)um); PUT(num);
   snprintf(num, sizeof num, "%d", argc - 1); PUT(num);
   for (int i = 1; i < argc; i++) PUT(argv[i]);
-  for (char **e = environ; *e; e++) if (env_forwarded(*e)) PUT(*e);
+  /* The whole environment: hooks without env of their own run with it, as runc's do (env_fits). */
+  for (char **e = environ; *e; e++) if (strchr(*e, '=') != NULL) PUT(*e);
 #undef PUT
   if (len > MAX_FRAME || send_frame(conn, 'Q', buf, len) < 0) die("cannot send the request to the planner at %s: %s", sock_path, strerror(errno));
   free(buf);
@@ -355,6 +360,7 @@ int main(int argc, char **argv) {
   sock_path = getenv("BERTH_RUNTIME_PLANNER");
   if (sock_path && !strcmp(sock_path, "off")) exec_node_cli();
   if (!sock_path || !*sock_path) sock_path = DEFAULT_SOCKET;
+  if (!env_fits()) exec_node_cli();
   conn = connect_planner();
   if (conn < 0) exec_node_cli();
   mark("connect");

@@ -11,6 +11,8 @@ export interface CliIO {
   cwd: string;
   /** The caller's file-creation mask (the planner's own umask is not the caller's). */
   umask: number;
+  /** The caller's environment: what OCI hooks without an `env` of their own run with, as in runc. */
+  env: NodeJS.ProcessEnv;
   out(text: string): void;
   err(text: string): void;
   /** Call `handler` for each of `sigs` the caller receives; returns the function that stops it. */
@@ -28,6 +30,7 @@ export class NeedsLocalCli extends Error {}
 export function processIO(): CliIO {
   return {
     cwd: process.cwd(),
+    env: process.env,
     get umask() { return process.umask(); },
     out: (t) => { process.stdout.write(t); },
     err: (t) => { process.stderr.write(t); },

@@ -10,6 +10,8 @@ export interface RuntimeOptions {
   debug?: (msg: string) => void;
   /** Who runs berth-init and reaps a foreground container (default: this process). */
   host?: ProcessHost;
+  /** The caller's environment, for hooks without `env` (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Runtime {
@@ -17,6 +19,7 @@ export interface Runtime {
   warn(msg: string): void;
   debug(msg: string): void;
   host?: ProcessHost;
+  env: NodeJS.ProcessEnv;
 }
 
 export function openRuntime(opts: RuntimeOptions = {}): Runtime {
@@ -25,5 +28,6 @@ export function openRuntime(opts: RuntimeOptions = {}): Runtime {
     warn: opts.warn ?? ((m) => process.stderr.write(`berth-runtime: warning: ${m}\n`)),
     debug: opts.debug ?? (() => {}),
     host: opts.host,
+    env: opts.env ?? process.env,
   };
 }

@@ -80,8 +80,8 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
         // runtime.md#state; runtime-tools hooks_stdin checks it; crun agrees, runc says 'creating').
         const state = ociState(rec, 'created');
         // prestart is deprecated but still in the spec; it runs right before createRuntime, as in runc.
-        await runHooks('prestart', spec.hooks, state, rt.warn);
-        await runHooks('createRuntime', spec.hooks, state, rt.warn);
+        await runHooks('prestart', spec.hooks, state, rt.warn, rt.env);
+        await runHooks('createRuntime', spec.hooks, state, rt.warn, rt.env);
       },
       hookState: (pid: number) => JSON.stringify(ociState({ ...rec, pid }, 'created')),
     });

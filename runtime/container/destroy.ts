@@ -43,7 +43,7 @@ export async function destroyContainer(rt: Runtime, rec: Partial<ContainerRecord
     await runHooks('poststop', rec.config.hooks, {
       ociVersion: rec.ociVersion ?? '1.2.0', id: rec.id, status: 'stopped', bundle: rec.bundle ?? '',
       ...(rec.annotations && Object.keys(rec.annotations).length ? { annotations: rec.annotations } : {}),
-    }, rt.warn);
+    }, rt.warn, rt.env);
   }
   rt.store.remove(rec.id);
 }

@@ -12,6 +12,6 @@ export async function startContainer(rt: Runtime, id: string): Promise<void> {
     await startContainerProcess(rt.store.dir(id));
     // No fifo means "started" to every later status read, whoever opened it.
     fs.rmSync(rt.store.file(id, EXEC_FIFO), { force: true });
-    await runHooks('poststart', rec.config.hooks, ociState(rec, 'running'), rt.warn);
+    await runHooks('poststart', rec.config.hooks, ociState(rec, 'running'), rt.warn, rt.env);
   });
 }

@@ -3,7 +3,9 @@
 // payload, u8 type, payload). Text fields are separated by NUL bytes.
 //
 // One connection per invocation:
-//   client -> planner  Q  request: "1", client pid, cwd, umask (octal), argc, argv..., then KEY=VALUE env
+//   client -> planner  Q  request: "1", client pid, cwd, umask (octal), argc, argv..., then the client's
+//                         whole environment as KEY=VALUE (at most MAX_ENV_BYTES; a client with more
+//                         runs the Node CLI instead)
 //                      S  signal number the client received (it blocks them and relays each)
 //                      X  "<token> <status>": berth-init started for <token> exited (128+signal if killed)
 //                      E  "<token> <text>": the client could not start berth-init for <token>
@@ -21,8 +23,12 @@ export const PROTOCOL_VERSION = '1';
 
 export const DEFAULT_SOCKET = '/run/berth-runtime/planner.sock';
 
-/** Environment the client sends along (the rest of its environment stays its own). */
-export const FORWARDED_ENV = /^(NOTIFY_SOCKET|XDG_RUNTIME_DIR|LISTEN_FDS|LISTEN_PID|BERTH_\w+)=/;
+/**
+ * Bound on the environment a client sends (its strings with their NULs; MAX_ENV in the client). The
+ * whole of it goes along, since hooks without `env` see all of the caller's, as runc's do; execve
+ * rarely allows more than 2 MiB of argv + env anyway.
+ */
+export const MAX_ENV_BYTES = 4 << 20;
 
 export interface Request {
   pid: number;
@@ -38,7 +44,9 @@ export function parseRequest(payload: Buffer): Request {
   const argc = Number(f[4]);
   if (!Number.isInteger(argc) || argc < 0 || f.length < 5 + argc) throw new Error('malformed request');
   const env: Record<string, string> = {};
-  for (const kv of f.slice(5 + argc)) {
+  const kvs = f.slice(5 + argc);
+  if (kvs.reduce((n, kv) => n + Buffer.byteLength(kv) + 1, 0) > MAX_ENV_BYTES) throw new Error(`request environment over ${MAX_ENV_BYTES} bytes`);
+  for (const kv of kvs) {
     const eq = kv.indexOf('=');
     if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }

@@ -36,6 +36,7 @@ export class Session implements ProcessHost {
     this.io = {
       cwd: req.cwd,
       umask: req.umask,
+      env: req.env,
       out: (t) => this.chan.send('O', t),
       err: (t) => this.chan.send('R', t),
       onSignal: (sigs, h) => this.onSignal(sigs, h),

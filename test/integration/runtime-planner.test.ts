@@ -223,6 +223,37 @@ if (!isRoot) {
     }
   });
 
+  test('hooks without env run with the client\'s whole environment, not the planner\'s', () => {
+    const out = tmpDir('berth-planner-hookenv-');
+    const id = 'p-hookenv';
+    // Set only in the client's environment (the planner was started without them); the big one is
+    // neither BERTH_* nor small, so only a client forwarding its whole environment gets it through.
+    const marker = `client-only-${process.pid}`;
+    const big = 'x'.repeat(64 * 1024);
+    const dumpEnv = (file: string, env?: string[]) => ({ path: '/bin/sh', args: ['sh', '-c', `/usr/bin/env > ${path.join(out, file)}`], ...(env ? { env } : {}) });
+    const bundle = makeBundle(['sleep', '100'], (s) => {
+      s.hooks = { prestart: [dumpEnv('prestart')], createRuntime: [dumpEnv('own-env', ['PATH=/bin:/usr/bin', 'OWN=1'])] };
+    });
+    try {
+      assert.not.ok('HOOK_MARKER' in process.env, 'the planner cannot have inherited the marker');
+      const r = viaPlanner(['create', '-b', bundle, id], { env: { HOOK_MARKER: marker, HOOK_BIG: big } });
+      assert.is(r.status, 0, r.stderr);
+      assert.ok(servedByPlanner(r.stderr), r.stderr);
+      const lines = fs.readFileSync(path.join(out, 'prestart'), 'utf8').split('\n');
+      assert.ok(lines.includes(`HOOK_MARKER=${marker}`), 'the hook sees the client\'s marker');
+      assert.ok(lines.includes(`HOOK_BIG=${big}`), 'the hook sees the client\'s 64 KiB variable whole');
+      assert.ok(lines.includes(`BERTH_RUNTIME_PLANNER=${planner.socket}`), 'the client\'s value, not the planner\'s "off"');
+      // dash sets PWD from its real cwd: the bundle, as with runc (which chdirs there), not the planner's cwd.
+      assert.ok(lines.includes(`PWD=${bundle}`), `the hook runs in the bundle, got ${lines.find((l) => l.startsWith('PWD='))}`);
+      // dash exports PWD itself.
+      const own = fs.readFileSync(path.join(out, 'own-env'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('PWD='));
+      assert.equal(own.sort(), ['OWN=1', 'PATH=/bin:/usr/bin'], 'a hook\'s own env replaces the caller\'s');
+    } finally {
+      cli.cleanup(id);
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   test('create/start/kill/delete: the container re-parents to the caller\'s subreaper, not to the client', async () => {
     // This test process plays containerd's shim: a subreaper that runs the runtime.
     prctl(PR_SET_CHILD_SUBREAPER, 1);
