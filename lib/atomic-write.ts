@@ -2,14 +2,19 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): void {
+/**
+ * `durable: false` skips the fsync: for state that cannot outlive a reboot anyway (a runtime's record of
+ * live processes); the rename alone still keeps a crashed writer from leaving half a file.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644, opts: { durable?: boolean } = {}): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  // pid + time + random: one process (a planner) may write the same file twice in a millisecond.
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.${Math.random().toString(36).slice(2, 8)}.tmp`);
   const fd = fs.openSync(tmp, 'w', mode);
   try {
     if (typeof data === "string") fs.writeSync(fd, data);
     else fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
+    if (opts.durable !== false) fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
@@ -21,8 +26,8 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode = 
   }
 }
 
-export function writeJsonAtomic(file: string, value: unknown, mode = 0o644): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode);
+export function writeJsonAtomic(file: string, value: unknown, mode = 0o644, opts: { durable?: boolean } = {}): void {
+  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', mode, opts);
 }
 
 /** writeFileAtomic with the write and fsync on the libuv pool: a busy disk does not stall the event loop. */

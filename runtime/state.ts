@@ -163,7 +163,9 @@ export class StateStore {
   }
 
   write(rec: ContainerRecord): void {
-    writeJsonAtomic(this.file(rec.id, STATE_FILE), rec, 0o600);
+    // No fsync (runc makes none either): a container's state names live processes, which a power loss
+    // ends too; the default root is tmpfs. The rename keeps a crashed command from leaving half a file.
+    writeJsonAtomic(this.file(rec.id, STATE_FILE), rec, 0o600, { durable: false });
   }
 
   remove(id: string): void {
