@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { FromSchema } from 'json-schema-to-ts';
 import { schemaValidator } from '../lib/schema-validator.js';
 import { writeJsonAtomic } from '../lib/atomic-write.js';
-import { lockFile, type FileLock } from '../lib/file-lock.js';
-import { BerthError, dataLoss, notFound } from '../lib/errors.js';
+import { lockFilePolled, type FileLock } from '../lib/file-lock.js';
+import { dataLoss, notFound } from '../lib/errors.js';
 
 export const restartStateSchema = {
   type: 'object',
@@ -66,15 +66,12 @@ export function writeRestartState(containerDir: string, s: RestartState): void {
  * NOT_FOUND once the container directory is gone (removed meanwhile).
  */
 export async function withContainerLock<T>(containerDir: string, fn: () => Promise<T> | T): Promise<T> {
-  let lock: FileLock | undefined;
-  for (let wait = 2; !lock; wait = Math.min(wait * 2, 50)) {
-    try {
-      lock = lockFile(path.join(containerDir, LOCK), { wait: false });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`no such container: ${path.basename(containerDir)}`);
-      if (!(e instanceof BerthError && e.code === 'UNAVAILABLE')) throw e;
-      await new Promise((r) => setTimeout(r, wait));
-    }
+  let lock: FileLock;
+  try {
+    lock = await lockFilePolled(path.join(containerDir, LOCK), { delayMs: 2, maxDelayMs: 50 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`no such container: ${path.basename(containerDir)}`);
+    throw e;
   }
   try {
     return await fn();

@@ -1,8 +1,6 @@
 // Cross-process locks that do not freeze the event loop: flock with LOCK_NB, polled. A blocking
 // flock would stall every other download of this process while one waits for another process.
-import { lockFile, type FileLock } from '../lib/file-lock.js';
-import { isBerthError } from '../lib/errors.js';
-import { sleep } from './transport.js';
+import { lockFile, lockFilePolled } from '../lib/file-lock.js';
 
 const held = new Map<string, Promise<unknown>>();
 
@@ -21,15 +19,7 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, opts: 
 }
 
 async function acquire<T>(file: string, shared: boolean, fn: () => Promise<T>): Promise<T> {
-  let lock: FileLock | undefined;
-  for (let delay = 5; !lock; delay = Math.min(delay * 2, 200)) {
-    try {
-      lock = lockFile(file, { wait: false, shared });
-    } catch (e) {
-      if (!isBerthError(e, 'UNAVAILABLE')) throw e;
-      await sleep(delay);
-    }
-  }
+  const lock = await lockFilePolled(file, { shared, delayMs: 5, maxDelayMs: 200 });
   try {
     return await fn();
   } finally {

@@ -30,6 +30,37 @@ export function lockFile(file: string, opts: { shared?: boolean; wait?: boolean 
   };
 }
 
+export interface PollOptions {
+  shared?: boolean;
+  /** First wait between tries, doubled after each up to `maxDelayMs` (default: the same: constant). */
+  delayMs?: number;
+  maxDelayMs?: number;
+  /** Give up (with the UNAVAILABLE error) once this many ms have passed; default: never. */
+  timeoutMs?: number;
+  /** Called once, the first time the lock is found held. */
+  onWait?: () => void;
+}
+
+/**
+ * lockFile without blocking the thread: LOCK_NB retried with back-off. A blocking flock would freeze
+ * the event loop (a daemon, a planner, other downloads of this process) while another holder works.
+ */
+export async function lockFilePolled(file: string, opts: PollOptions = {}): Promise<FileLock> {
+  const first = opts.delayMs ?? 5;
+  const max = opts.maxDelayMs ?? first;
+  const deadline = opts.timeoutMs === undefined ? Infinity : Date.now() + opts.timeoutMs;
+  let waited = false;
+  for (let delay = first; ; delay = Math.min(delay * 2, max)) {
+    try {
+      return lockFile(file, { wait: false, shared: opts.shared });
+    } catch (e) {
+      if (!(e instanceof BerthError && e.code === 'UNAVAILABLE') || Date.now() > deadline) throw e;
+      if (!waited) { waited = true; opts.onWait?.(); }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export function withLock<T>(file: string, fn: () => T): T {
   const l = lockFile(file);
   try {

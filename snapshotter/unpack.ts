@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { BerthError, dataLoss, invalidArgument, isBerthError } from '../lib/errors.js';
-import { lockFile, type FileLock } from '../lib/file-lock.js';
+import { lockFilePolled, type FileLock } from '../lib/file-lock.js';
 import { applyLayer } from './apply.js';
 import { ApplyPool, defaultWorkerScript } from './apply-pool.js';
 import { assertDigest, chainIds } from './digest.js';
@@ -44,20 +44,9 @@ export interface UnpackResult {
 const WORKER_MIN_CORES = 3;
 const WORKER_MIN_BYTES = 8 << 20;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Take the chain's flock without blocking the event loop while another process holds it. */
-async function lockChain(file: string, onWait: () => void): Promise<FileLock> {
-  let waited = false;
-  for (let delay = 20; ; delay = Math.min(delay * 2, 250)) {
-    try {
-      return lockFile(file, { wait: false });
-    } catch (e) {
-      if (!isBerthError(e, 'UNAVAILABLE')) throw e;
-      if (!waited) { waited = true; onWait(); }
-      await sleep(delay);
-    }
-  }
+function lockChain(file: string, onWait: () => void): Promise<FileLock> {
+  return lockFilePolled(file, { delayMs: 20, maxDelayMs: 250, onWait });
 }
 
 class Semaphore {

@@ -5,8 +5,8 @@
 // and the native path never hand out the same address, whichever set up a container.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BerthError, failedPrecondition, invalidArgument } from '../../lib/errors.js';
-import { lockFile, type FileLock } from '../../lib/file-lock.js';
+import { failedPrecondition, invalidArgument } from '../../lib/errors.js';
+import { lockFilePolled } from '../../lib/file-lock.js';
 
 export interface Ipv4Subnet { network: number; prefix: number }
 
@@ -103,17 +103,7 @@ export class HostLocalIpam {
   // Node's event loop free while another process (or a CNI plugin) holds it.
   private async locked<T>(fn: () => T): Promise<T> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o755 });
-    const deadline = Date.now() + 30_000;
-    let lock: FileLock;
-    for (;;) {
-      try {
-        lock = lockFile(path.join(this.dir, 'lock'), { wait: false });
-        break;
-      } catch (e) {
-        if (!(e instanceof BerthError && e.code === 'UNAVAILABLE') || Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    }
+    const lock = await lockFilePolled(path.join(this.dir, 'lock'), { delayMs: 2, timeoutMs: 30_000 });
     try {
       return fn();
     } finally {

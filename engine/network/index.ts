@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { BerthError, failedPrecondition, invalidArgument, notFound } from '../../lib/errors.js';
-import { lockFile, type FileLock } from '../../lib/file-lock.js';
+import { lockFilePolled, type FileLock } from '../../lib/file-lock.js';
 import { schemaValidator } from '../../lib/schema-validator.js';
 import { addNetworkList, checkNetworkList, delNetworkList, type PortMapping, type RuntimeConf, type ClientOptions } from './cni-client.js';
 import { DEFAULT_CNI_PATH, DEFAULT_CONF_DIR, loadNetworkConfig, loopbackConfList, type DefaultNetworkOptions, type LoadedConfig } from './cni-config.js';
@@ -427,14 +427,6 @@ export class NetworkManager {
   private async lock(id: string): Promise<FileLock> {
     const dir = path.join(this.dataDir, 'locks');
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const deadline = Date.now() + (this.client.timeoutMs * 4);
-    for (;;) {
-      try {
-        return lockFile(path.join(dir, `${id}.lock`), { wait: false });
-      } catch (e) {
-        if (!(e instanceof BerthError && e.code === 'UNAVAILABLE') || Date.now() > deadline) throw e;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
+    return lockFilePolled(path.join(dir, `${id}.lock`), { delayMs: 50, timeoutMs: this.client.timeoutMs * 4 });
   }
 }
