@@ -5,19 +5,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { isRoot, skip } from '../lib/harness.js';
+import { alive, isRoot, skip } from '../lib/harness.js';
 import { IMAGE, envWithImage, mountsUnder, spawnBerth, until, type Env } from '../lib/containers.js';
 
 let E: Env;
-
-function alive(pid: number): boolean {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !st.slice(st.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 if (!isRoot) skip('cli crash', 'needs root (containers need namespaces, mounts and cgroups)');
 else {

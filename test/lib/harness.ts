@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { procStat } from '../../lib/proc-stat.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const isRoot = process.getuid?.() === 0;
@@ -19,6 +20,12 @@ export function skip(name: string, reason: string): void {
 const tmpDirs: string[] = [];
 
 /** A fresh directory under the temp dir, removed when the test process exits. */
+/** Whether a pid still exists as a live process (not a zombie, not dead). */
+export function alive(pid: number): boolean {
+  const st = procStat(pid);
+  return !!st && st.state !== 'Z' && st.state !== 'X';
+}
+
 export function tmpDir(prefix = 'berth-test-'): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   if (tmpDirs.length === 0) process.on('exit', removeTmpDirs);

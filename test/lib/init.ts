@@ -2,7 +2,7 @@
 // run a container to completion through runtime/launch.ts capturing its output.
 import fs from 'node:fs';
 import path from 'node:path';
-import { makeBusyboxRootfs, tmpDir } from './harness.js';
+import { alive, makeBusyboxRootfs, tmpDir } from './harness.js';
 import type { Spec } from '../../runtime/spec/config-schema.js';
 import { validateSpec } from '../../runtime/spec/config-schema.js';
 import { createContainerProcess, startContainerProcess, type CreateRequest } from '../../runtime/launch.js';
@@ -68,14 +68,7 @@ export async function killLeftovers(): Promise<void> {
 
 export interface RunResult { pid: number; out: string; code: number; createMs: number; startMs: number }
 
-/** Whether a pid still exists as a live (non-zombie) process. */
-export function alive(pid: number): boolean {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const st = s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3);
-    return st !== 'Z' && st !== 'X';
-  } catch { return false; }
-}
+export { alive };
 
 export async function waitGone(pid: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@
 // the runtimes to run against, and the cleanup that leaves no container, cgroup or dir behind.
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO, makeBusyboxRootfs, run, tmpDir } from './harness.js';
+import { REPO, alive, makeBusyboxRootfs, run, tmpDir } from './harness.js';
 
 export const MONITOR_BIN = path.join(REPO, 'native/build/berth-monitor');
 
@@ -84,14 +84,7 @@ export function removeTestCgroupParents(): void {
   }
 }
 
-export function alive(pid: number): boolean {
-  try {
-    const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX]/s.test(st);
-  } catch {
-    return false;
-  }
-}
+export { alive };
 
 export function zombiesOf(ppid: number): number[] {
   const out: number[] = [];
