@@ -3,7 +3,7 @@
 // driver 'cni': the built-in network through the plugins (network-native.test.ts runs it natively).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRoot, skip, tmpDir, run } from '../lib/harness.js';
@@ -11,7 +11,7 @@ import { NetworkManager, loopbackConfList, type NetworkSetup } from '../../engin
 import { BerthError } from '../../lib/errors.js';
 import {
   missingCniPlugins, uniqueNetwork, natChains, natRules, removePortmapChains, readSysctl, writeSysctl,
-  inNetns, linkExists, bridgePorts,
+  inNetns, linkExists, bridgePorts, wget, httpdInNetns,
 } from '../lib/network.js';
 
 const missing = isRoot ? missingCniPlugins() : [];
@@ -37,9 +37,6 @@ if (reason) {
   let b: NetworkSetup | undefined;
   const idA = `a-${net.bridge}`;
   const idB = `b-${net.bridge}`;
-
-  // No -T: this busybox's wget segfaults with it; the spawn timeout bounds the wait instead.
-  const wget = (url: string) => run('busybox', ['wget', '-q', '-O', '-', url], { timeout: 5000 });
 
   const cleanup = async () => {
     for (const c of children.splice(0)) if (c.pid && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -92,15 +89,8 @@ if (reason) {
 
   test('the host reaches a listener in the pod, directly and through the hostPort', async () => {
     assert.ok(a);
-    fs.mkdirSync(webRoot, { recursive: true });
-    fs.writeFileSync(path.join(webRoot, 'index.html'), 'hello from pod A\n');
-    const httpd = spawn('nsenter', [`--net=${a.netnsPath}`, 'busybox', 'httpd', '-f', '-p', '8080', '-h', webRoot], { stdio: 'ignore' });
-    children.push(httpd);
-    let direct = wget(`http://${a.ip}:8080/index.html`);
-    for (let i = 0; i < 20 && direct.status !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      direct = wget(`http://${a.ip}:8080/index.html`);
-    }
+    const { child, direct } = await httpdInNetns(a.netnsPath, webRoot, a.ip as string, 'hello from pod A\n');
+    children.push(child);
     assert.is(direct.stdout, 'hello from pod A\n', `host -> pod IP: ${direct.stderr}`);
     const viaBridge = wget(`http://${a.gateway}:${hostPort}/index.html`);
     assert.is(viaBridge.stdout, 'hello from pod A\n', `host -> bridge address hostPort: ${viaBridge.stderr}`);
@@ -110,7 +100,7 @@ if (reason) {
     const fromB = inNetns((b as NetworkSetup).netnsPath, ['busybox', 'wget', '-q', '-O', '-', `http://${a.gateway}:${hostPort}/index.html`], 5000);
     assert.is(fromB.stdout, 'hello from pod A\n', `pod B -> hostPort: ${fromB.stderr}`);
     assert.ok(natRules('CNI-HOSTPORT-DNAT').some((l) => l.includes('CNI-DN-')), 'portmap installed its DNAT chain');
-    httpd.kill('SIGKILL');
+    child.kill('SIGKILL');
   });
 
   test('teardown removes the veth, the address, the DNAT chain and the netns; twice is fine', async () => {

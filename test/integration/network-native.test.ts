@@ -5,7 +5,7 @@
 // and BERTH_NET_DRIVER=cni still selects the plugins. The test leaves no trace on the host.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRoot, skip, tmpDir, run } from '../lib/harness.js';
@@ -15,7 +15,7 @@ import { BerthError } from '../../lib/errors.js';
 import { nativeBinary } from '../../lib/paths.js';
 import {
   missingCniPlugins, uniqueNetwork, natChains, natRules, removePortmapChains, readSysctl, writeSysctl,
-  inNetns, linkExists, bridgePorts,
+  inNetns, linkExists, bridgePorts, wget, httpdInNetns,
 } from '../lib/network.js';
 
 const missing = isRoot ? missingCniPlugins() : [];
@@ -43,7 +43,6 @@ if (reason) {
   let a: NetworkSetup | undefined;
   let b: NetworkSetup | undefined;
 
-  const wget = (url: string) => run('busybox', ['wget', '-q', '-O', '-', url], { timeout: 5000 });
   const hostVeth = (s: NetworkSetup) => s.result.interfaces?.[1]?.name as string;
   const ipFiles = () => (fs.existsSync(ipamDir) ? fs.readdirSync(ipamDir).filter((f) => /^\d/.test(f)) : []);
   const mounted = (p: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${p} `);
@@ -126,15 +125,8 @@ if (reason) {
 
   test('a published port reaches a listener in the pod (berth\'s own nat chains, no portmap)', async () => {
     assert.ok(a && b);
-    fs.mkdirSync(webRoot, { recursive: true });
-    fs.writeFileSync(path.join(webRoot, 'index.html'), 'hello from native pod A\n');
-    const httpd = spawn('nsenter', [`--net=${a.netnsPath}`, 'busybox', 'httpd', '-f', '-p', '8080', '-h', webRoot], { stdio: 'ignore' });
-    children.push(httpd);
-    let direct = wget(`http://${a.ip}:8080/index.html`);
-    for (let i = 0; i < 20 && direct.status !== 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      direct = wget(`http://${a.ip}:8080/index.html`);
-    }
+    const { child, direct } = await httpdInNetns(a.netnsPath, webRoot, a.ip as string, 'hello from native pod A\n');
+    children.push(child);
     assert.is(direct.stdout, 'hello from native pod A\n', `host -> pod IP: ${direct.stderr}`);
     assert.is(wget(`http://127.0.0.1:${hostPort}/index.html`).stdout, 'hello from native pod A\n', 'host -> 127.0.0.1:hostPort');
     assert.is(wget(`http://${a.gateway}:${hostPort}/index.html`).stdout, 'hello from native pod A\n', 'host -> bridge address:hostPort');
@@ -144,7 +136,7 @@ if (reason) {
     for (const c of records.read('a')?.nat?.chains ?? []) assert.ok(natChains().has(c), `${c} exists`);
     assert.ok(natRules('PREROUTING').some((l) => l.includes('berth:a')), 'PREROUTING jumps to pod A\'s chain');
     assert.is(readSysctl(`net.ipv4.conf.${net.bridge}.route_localnet`), '1', 'the bridge routes localhost, as portmap sets it');
-    httpd.kill('SIGKILL');
+    child.kill('SIGKILL');
   });
 
   test('teardown leaves no veth, namespace, mount, address or DNAT chain; twice is fine', async () => {

@@ -1,8 +1,10 @@
 // Helpers for the CNI networking tests: unique names so runs never collide with a real network,
 // and a record of the host state the plugins touch (iptables nat chains, ip_forward) so the test
 // can put back exactly what it changed and nothing else.
+import { spawn, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import { run } from './harness.js';
 import { findPlugin } from '../../engine/network/cni-exec.js';
 import { DEFAULT_CNI_PATH } from '../../engine/network/cni-config.js';
@@ -88,4 +90,25 @@ export function linkExists(name: string): boolean {
 export function bridgePorts(bridge: string): string[] {
   const r = run('ip', ['-o', 'link', 'show', 'master', bridge]);
   return r.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]);
+}
+
+/** busybox wget from the host. No -T: this busybox's wget segfaults with it; the spawn timeout bounds the wait. */
+export function wget(url: string): SpawnSyncReturns<string> {
+  return run('busybox', ['wget', '-q', '-O', '-', url], { timeout: 5000 });
+}
+
+/**
+ * busybox httpd on port 8080 in a pod's netns serving `text` as /index.html from `webRoot`; waits (up to
+ * ~2 s) until the host reaches it at the pod's address and returns that first direct fetch.
+ */
+export async function httpdInNetns(netnsPath: string, webRoot: string, podIp: string, text: string): Promise<{ child: ChildProcess; direct: SpawnSyncReturns<string> }> {
+  fs.mkdirSync(webRoot, { recursive: true });
+  fs.writeFileSync(path.join(webRoot, 'index.html'), text);
+  const child = spawn('nsenter', [`--net=${netnsPath}`, 'busybox', 'httpd', '-f', '-p', '8080', '-h', webRoot], { stdio: 'ignore' });
+  let direct = wget(`http://${podIp}:8080/index.html`);
+  for (let i = 0; i < 20 && direct.status !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    direct = wget(`http://${podIp}:8080/index.html`);
+  }
+  return { child, direct };
 }
