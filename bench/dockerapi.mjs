@@ -1,7 +1,9 @@
 // `docker run --rm IMAGE true` with the real docker CLI against berth's Docker API and against a
 // real dockerd (Debian docker.io, private data root, no bridge, no iptables), in the same run.
-// berth runs twice, interleaved: with the default network (a CNI bridge network per container, as
-// dockerd's default) and with --network none (loopback only): their difference is the bridge's cost.
+// berth runs twice: with the default network (a CNI bridge network per container, as dockerd's
+// default) and with --network none (loopback only): their difference is the bridge's cost. All runs
+// are interleaved (berth, berth none, dockerd, berth, ...); `docker version` against each server
+// shows the CLI's own floor (process start, API negotiation, one request).
 //   node --import tsx bench/dockerapi.mjs [runs]
 // Both pull the same busybox-static image from a local registry first; the timed runs are warm.
 import { spawn, spawnSync } from 'node:child_process';
@@ -21,12 +23,24 @@ function dockerTimed(socket, args) {
   return ms;
 }
 
-/** Timed runs of each argument set, interleaved so drift on this shared machine hits all alike. */
-function series(socket, ref, variants = [[]]) {
-  dockerTimed(socket, ['pull', '-q', ref]);
-  for (const v of variants) for (let i = 0; i < 2; i++) dockerTimed(socket, ['run', '--rm', ...v, ref, 'true']); // warm-up
-  const xs = variants.map(() => []);
-  for (let i = 0; i < RUNS; i++) variants.forEach((v, j) => xs[j].push(dockerTimed(socket, ['run', '--rm', ...v, ref, 'true'])));
+/**
+ * Timed runs of each contender ({ socket, args }), interleaved run by run so drift on this shared
+ * machine (other work starting or stopping) hits all alike.
+ */
+function series(ref, contenders) {
+  for (const socket of new Set(contenders.map((c) => c.socket))) dockerTimed(socket, ['pull', '-q', ref]);
+  for (const c of contenders) for (let i = 0; i < 2; i++) dockerTimed(c.socket, ['run', '--rm', ...c.args, ref, 'true']); // warm-up
+  const xs = contenders.map(() => []);
+  // a pause before each run, so what a server finishes after its answer is not billed to the next
+  const settle = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+  for (let i = 0; i < RUNS; i++) contenders.forEach((c, j) => { settle(); xs[j].push(dockerTimed(c.socket, ['run', '--rm', ...c.args, ref, 'true'])); });
+  return xs;
+}
+
+/** The docker CLI's own floor: `docker version` (one request), against the same server. */
+function floor(socket) {
+  const xs = [];
+  for (let i = 0; i < RUNS; i++) xs.push(dockerTimed(socket, ['version']));
   return xs;
 }
 
@@ -65,20 +79,25 @@ async function startDockerd() {
 const fmt = (xs) => `median ${median(xs).toFixed(1)} ms (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, n=${xs.length})`;
 
 const { reg, ref } = await registryWithBusybox();
-const berth = await startApiServer();
+// the bundled `berth serve`, as deployed (the tests run the sources under tsx)
+const berth = await startApiServer({ serve: true });
 let dockerd;
 try {
-  const [b, bNone] = series(berth.socket, ref, [[], ['--network', 'none']]);
+  const withDockerd = have('dockerd');
+  if (withDockerd) dockerd = await startDockerd();
+  else console.log('dockerd: not installed (apt-get install docker.io), skipped');
+  const contenders = [{ socket: berth.socket, args: [] }, { socket: berth.socket, args: ['--network', 'none'] }];
+  if (dockerd) contenders.push({ socket: dockerd.socket, args: [] });
+  const [b, bNone, d] = series(ref, contenders);
   console.log(`berth's OCI runtime: ${process.env.BERTH_RUNTIME_BIN ?? 'bin/berth-runtime (default)'}`);
   console.log(`berth  docker run --rm ${ref} true (default: bridge): ${fmt(b)}`);
   console.log(`berth  docker run --rm --network none ${ref} true: ${fmt(bNone)}`);
   console.log(`berth bridge / none: ${(median(b) / median(bNone)).toFixed(2)} (+${(median(b) - median(bNone)).toFixed(1)} ms)`);
-  if (!have('dockerd')) console.log('dockerd: not installed (apt-get install docker.io), skipped');
-  else {
-    dockerd = await startDockerd();
-    const [d] = series(dockerd.socket, ref);
+  console.log(`docker version against berth (the CLI's floor): ${fmt(floor(berth.socket))}`);
+  if (d) {
     console.log(`dockerd docker run --rm ${ref} true: ${fmt(d)}`);
-    console.log(`berth / dockerd: ${(median(b) / median(d)).toFixed(2)}`);
+    console.log(`docker version against dockerd: ${fmt(floor(dockerd.socket))}`);
+    console.log(`berth / dockerd: ${(median(b) / median(d)).toFixed(2)} (--network none: ${(median(bNone) / median(d)).toFixed(2)})`);
   }
 } finally {
   await dockerd?.stop();

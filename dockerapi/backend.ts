@@ -55,8 +55,12 @@ export class Backend {
   constructor(readonly engine: ContainerService, readonly registry: RegistryOptions = {}) {}
 
   // ---- the Docker request kept beside the engine's record (inspect shows it back) --------
+  /**
+   * Without fsync: only inspect shows it back (the engine's record, written durably, is what the
+   * container is), and an unreadable sidecar after an OS crash reads as none (request()).
+   */
   saveRequest(id: string, body: ContainerConfigBody): void {
-    writeJsonAtomic(path.join(this.engine.layout.containerDir(id), SIDECAR), body);
+    writeJsonAtomic(path.join(this.engine.layout.containerDir(id), SIDECAR), body, 0o644, { durable: false });
   }
 
   request(id: string): ContainerConfigBody | undefined {

@@ -20,6 +20,8 @@ import type { Ctx, Route } from './route.js';
 // /containers/prune before /containers/{id}/... patterns would not matter (methods differ), but keep it first anyway
 const ROUTES: Route[] = [...systemRoutes, ...volumeNetworkRoutes, ...streamRoutes, ...containerRoutes, ...imageRoutes];
 
+const TIMING = Boolean(process.env.BERTH_TIMING);
+
 const VERSIONED = /^\/v(\d+)\.(\d+)(\/.*)$/;
 
 function versionNum(v: string): number {
@@ -72,6 +74,11 @@ export async function startDockerApi(o: DockerApiOptions): Promise<DockerApiServ
   backend.adopt();
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse | undefined, upgrade?: { socket: net.Socket; head: Buffer }) => {
     const url = new URL(req.url ?? '/', 'http://docker');
+    if (TIMING) {
+      // server time of each request: from its headers to the response's (or hijacked stream's) end
+      const t0 = performance.now();
+      (res ?? upgrade?.socket)?.once(res ? 'finish' : 'close', () => process.stderr.write(`berth-timing: dockerapi ${req.method} ${url.pathname} ${(performance.now() - t0).toFixed(1)} ms\n`));
+    }
     if (o.debug) {
       const t0 = performance.now();
       process.stderr.write(`dockerapi: ${req.method} ${url.pathname}${url.search}\n`);

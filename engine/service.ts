@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, alreadyExists, failedPrecondition, invalidArgument, notFound } from '../lib/errors.js';
-import { writeJsonAtomic, readJson } from '../lib/atomic-write.js';
+import { writeJsonAtomic, writeJsonAtomicAsync, readJson } from '../lib/atomic-write.js';
 import { lockFile, withLockAsync } from '../lib/file-lock.js';
 // Modules, not the image/ and snapshotter/ barrels: a run loads no registry, TLS, archive or layer
 // apply code unless it pulls or unpacks (those are imported when needed).
@@ -13,7 +13,7 @@ import type { RegistryOptions } from '../image/registry.js';
 import { parsePlatform } from '../image/platform.js';
 import { containerConfig, type ContainerConfig } from '../image/container-config.js';
 import { openSnapshotter } from '../snapshotter/open.js';
-import { mountAll, unmountAll } from '../snapshotter/mount.js';
+import { mountAll, transientMounts, unmountAll } from '../snapshotter/mount.js';
 import type { Snapshotter } from '../snapshotter/types.js';
 import { Monitor, MONITOR_DIED, createContainer as createUnderMonitor, type ExitStatus, type AttachStreams } from '../shim/index.js';
 import { hostCapabilities } from './host-capabilities.js';
@@ -28,6 +28,7 @@ import { REPO_ROOT } from '../lib/paths.js';
 import { NetworkManager, type PortMappingInput } from './network/index.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { needsCleanup, noteUserStop, restartView, waitStopped } from './container-exit.js';
+import { opTimer } from './op-timing.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -109,8 +110,12 @@ export class ContainerService {
     return checkContainerRecord(raw, f);
   }
 
-  private writeRecord(r: ContainerRecord): void {
-    writeJsonAtomic(this.layout.recordFile(r.id), r);
+  /**
+   * `durable: false` for what a run adds (startedAt, the timeline): after an OS crash, losing it
+   * only shows the container as created, not started, which it is then (no monitor survives one).
+   */
+  private writeRecord(r: ContainerRecord, opts: { durable?: boolean } = {}): void {
+    writeJsonAtomic(this.layout.recordFile(r.id), r, 0o644, opts);
   }
 
   ids(): string[] {
@@ -150,7 +155,14 @@ export class ContainerService {
   private monitor(r: ContainerRecord): Monitor | undefined {
     const dir = this.layout.monitorDir(r.id);
     if (!fs.existsSync(path.join(dir, 'session.json'))) return undefined;
-    return Monitor.load(dir);
+    try {
+      return Monitor.load(dir);
+    } catch (e) {
+      // session.json is written without fsync (shim/session.ts): an OS crash may leave it empty, and
+      // no monitor outlives one, so the container reads as never started (and can be started again).
+      if (e instanceof BerthError && e.code === 'DATA_LOSS') return undefined;
+      throw e;
+    }
   }
 
   view(r: ContainerRecord): ContainerView {
@@ -189,6 +201,7 @@ export class ContainerService {
     const timeline: TimelineEntry[] = [];
     const id = newContainerId();
     const dir = this.layout.containerDir(id);
+    const tm = opTimer('create', id);
 
     // Reserve the name and the directory under one lock so two creates cannot take the same name.
     const name = await withLockAsync(this.layout.namesLock, async () => {
@@ -200,10 +213,15 @@ export class ContainerService {
       this.writeRecord(placeholder);
       return n;
     });
+    tm.mark('name');
 
     let mounted = false;
     let snapshotKey: string | undefined;
     let networked = false;
+    // Started, not awaited, so their fsyncs (on the libuv pool) overlap each other and the spec's
+    // building; every one of them is settled before the catch below undoes anything.
+    let mounting: Promise<void> | undefined;
+    let configWritten: Promise<void> | undefined;
     try {
       if (req.publish?.length && req.network !== 'bridge') throw invalidArgument('publishing ports (-p) needs --network bridge');
       // The network (an exec or CNI's) comes up while the image is resolved and its snapshot mounted.
@@ -217,6 +235,7 @@ export class ContainerService {
       let rootfs: string;
       if (req.image) {
         const img = await timed(timeline, 'resolve', () => this.resolveImage(req, timeline));
+        tm.mark('resolve');
         imageCfg = containerConfig(img.config);
         imageId = img.id;
         const top = img.topChainId;
@@ -225,12 +244,13 @@ export class ContainerService {
         snapshotKey = `${SNAPSHOT_PREFIX}${id}`;
         rootfs = this.layout.rootfs(id);
         fs.mkdirSync(rootfs);
-        const key = snapshotKey;
-        await timed(timeline, 'mount', async () => {
+        const key = snapshotKey, target = rootfs;
+        mounting = timed(timeline, 'mount', async () => {
           const mounts = await this.snapshotter.prepare(key, top, { 'berth.container': id });
-          mountAll(mounts, rootfs);
+          mountAll(req.autoRemove ? transientMounts(mounts) : mounts, target);
           mounted = true;
         });
+        mounting.catch(() => undefined); // awaited below
       } else {
         rootfs = path.resolve(req.rootfsDir!);
         if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory()) throw invalidArgument(`--rootfs ${rootfs} is not a directory`);
@@ -245,6 +265,7 @@ export class ContainerService {
         network = { netnsPath: setup.netnsPath };
         ip = setup.ip;
       }
+      tm.mark('network');
       writeEtcFiles(dir, { hostname, hostNetwork, ip });
       const binds = [...(req.binds ?? [])];
       for (const v of req.volumes ?? []) binds.push({ source: this.volumePath(v.name), destination: v.destination, readonly: v.readonly });
@@ -252,13 +273,20 @@ export class ContainerService {
       const caps = computeCapabilities(req, hostCapabilities());
       const seccomp = req.privileged || req.seccompProfile === 'unconfined' ? undefined
         : req.seccompProfile && req.seccompProfile !== 'default' ? req.seccompProfile : defaultSeccompProfile(caps);
+      // The spec resolves user and group names through the rootfs's /etc/passwd and /etc/group.
+      await mounting;
+      tm.mark('mount');
       const spec = buildSpec(imageCfg, {
         ...req, network, id, rootfs, containerDir: dir, hostname, binds, seccomp,
         // docker: a privileged container gets every host device (and rwm on all of them)
         ...(req.privileged ? { devices: [...(req.devices ?? []), ...hostDevices()] } : {}),
         labels: { ...(imageCfg.labels ?? {}), ...(req.labels ?? {}) },
       }, hostCapabilities());
-      writeJsonAtomic(path.join(dir, 'config.json'), spec);
+      configWritten = writeJsonAtomicAsync(path.join(dir, 'config.json'), spec);
+      configWritten.catch(() => undefined); // awaited below
+      tm.mark('spec');
+      await configWritten;
+      tm.mark('config');
       const record: ContainerRecord = {
         id, name, image: req.image ?? rootfs, ...(imageId ? { imageId } : {}), created: new Date().toISOString(),
         ...(snapshotKey ? { snapshotKey } : {}), bundle: dir, rootfs,
@@ -269,9 +297,13 @@ export class ContainerService {
         args: [...(spec.process?.args ?? [])],
         ...(req.network === 'bridge' ? { network: 'bridge', ...(ip ? { ip } : {}) } : {}),
       };
+      // The complete record, durably, last: it names a bundle and a mounted snapshot that exist.
       this.writeRecord(record);
+      tm.mark('record');
+      tm.end();
       return record;
     } catch (e) {
+      await Promise.allSettled([mounting, configWritten]);
       if (mounted) try { unmountAll(this.layout.rootfs(id)); } catch { /* best effort: rm retries */ }
       if (snapshotKey) await this.snapshotter.remove(snapshotKey).catch(() => undefined);
       if (networked) await this.network().teardownNetwork(id).catch(() => undefined);
@@ -330,32 +362,41 @@ export class ContainerService {
    */
   async start(idOrName: string, opts: { beforeStart?: (m: Monitor) => Promise<void>; ttySize?: { rows: number; cols: number }; removeGraceSec?: number } = {}): Promise<Monitor> {
     const r = this.resolve(idOrName);
+    const tm = opTimer('start', r.id);
     const v = this.view(r);
     if (v.status === 'running' || v.status === 'paused') throw failedPrecondition(`container ${r.name} is already ${v.status}`);
+    tm.mark('view');
     const timeline = [...(r.timeline ?? [])].filter((t) => t.phase !== 'create' && t.phase !== 'start');
     await this.ensureRootfs(r);
     const mdir = this.layout.monitorDir(r.id);
-    if (v.status === 'exited' || v.status === 'restarting') await this.cleanupRuntime(r);
+    if (v.status !== 'created' || fs.existsSync(mdir)) await this.cleanupRuntime(r);
     fs.rmSync(mdir, { recursive: true, force: true });
+    tm.mark('rootfs');
     // berth's own runtime: the monitor's `berth-runtime create` is then served by this warm process.
     if (this.layout.runtimePath() === path.join(REPO_ROOT, 'bin', 'berth-runtime')) {
       const { embedPlanner } = await import('../runtime/planner/embedded.js');
       await embedPlanner(this.layout.cfg.state);
     }
+    tm.mark('planner');
     const m = await timed(timeline, 'create', () => createUnderMonitor({
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
       dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdinOnce ?? r.stdin, ttySize: opts.ttySize,
       oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
       exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0),
     }));
+    tm.mark('monitor+create');
     try {
       if (opts.beforeStart) await opts.beforeStart(m);
+      tm.mark('before-start');
       await timed(timeline, 'start', () => this.runtimeStart(m));
+      tm.mark('runtime-start');
     } catch (e) {
       await this.runtimeDelete(m).catch(() => undefined);
       throw e;
     }
-    this.writeRecord({ ...this.readRecord(r.id), timeline, startedAt: new Date().toISOString() });
+    this.writeRecord({ ...this.readRecord(r.id), timeline, startedAt: new Date().toISOString() }, { durable: false });
+    tm.mark('record');
+    tm.end();
     return m;
   }
 
@@ -389,7 +430,7 @@ export class ContainerService {
     // after a reboot the mount is gone but the snapshot is on disk
     const mounts = await this.snapshotter.mounts(r.snapshotKey);
     fs.mkdirSync(r.rootfs, { recursive: true });
-    mountAll(mounts, r.rootfs);
+    mountAll(r.autoRemove ? transientMounts(mounts) : mounts, r.rootfs);
   }
 
   // ---- stop / kill / wait -------------------------------------------------------------
@@ -490,6 +531,12 @@ export class ContainerService {
   private async cleanupRuntime(r: ContainerRecord): Promise<void> {
     const m = this.monitor(r);
     if (m) await this.runtimeDelete(m).catch(() => undefined);
+    else if (fs.existsSync(this.layout.monitorDir(r.id))) {
+      // A run whose session.json a crash emptied: the runtime may still hold its state (a --state
+      // that is not tmpfs), which would refuse the next create under the same id.
+      const { runRuntime } = await import('../shim/runtime-cli.js');
+      await runRuntime(this.runtimeOf(r), ['delete', '--force', r.id]).catch(() => undefined);
+    }
   }
 
   async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<ContainerRecord> {
@@ -512,6 +559,7 @@ export class ContainerService {
   }
 
   private async removeLocked(r: ContainerRecord, opts: { force?: boolean }): Promise<ContainerRecord> {
+    const tm = opTimer('remove', r.id);
     const v = this.view(r);
     if ((v.status === 'running' || v.status === 'paused') && !opts.force) {
       throw failedPrecondition(`cannot remove container ${r.name}: it is ${v.status} (stop it first or use --force)`);
@@ -524,19 +572,47 @@ export class ContainerService {
       await m.waitExit({ signal: ac.signal }).catch(() => undefined);
       clearTimeout(t);
     }
-    await this.cleanupRuntime(r);
-    // DEL is idempotent: a removal that died half-way can run it again.
-    if (r.network === 'bridge') await this.network().teardownNetwork(r.id);
-    if (r.snapshotKey) {
-      if (isMountPoint(r.rootfs)) unmountAll(r.rootfs);
-      await this.snapshotter.remove(r.snapshotKey).catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; });
+    tm.mark('stop');
+    // The runtime's delete kills whatever is left of the container: everything else waits for it,
+    // unless nothing can be left. That is so when the monitor reaped the container's init and the
+    // container had a pid namespace of its own (the kernel ends every process in it with its init),
+    // and berth's specs carry no hooks that delete would run: then it goes alongside the rest.
+    const runtime = this.cleanupRuntime(r).finally(() => tm.point('runtime-delete'));
+    if (!(v.status === 'exited' && v.exit && v.exit.reason !== MONITOR_DIED && ownPidNamespace(r))) {
+      await runtime;
+      tm.mark('runtime-delete');
     }
-    // Rename first: a racing remover waiting on .remove.lock must not recreate it inside a
-    // directory being deleted (ENOTEMPTY); after the rename it finds no container and stops.
+    // Its network, its snapshot and then its directory do not depend on each other and go at once
+    // (after the unmount: the rootfs is in that directory). DEL is idempotent: a removal that died
+    // half-way can run it again.
+    const network = r.network === 'bridge' ? this.network().teardownNetwork(r.id).finally(() => tm.point('network')) : undefined;
+    const key = r.snapshotKey;
+    if (key && isMountPoint(r.rootfs)) unmountAll(r.rootfs);
+    tm.point('unmount');
+    // Without fsync, and possibly outliving the directory: should an OS crash undo the removal or
+    // this process die first, the snapshot is labelled with a container whose directory is gone, and
+    // GC removes it (cli/commands/rmi.ts snapshotCollector).
+    const snapshot = key ? this.snapshotter.remove(key, { durable: false })
+      .catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; })
+      .finally(() => tm.point('snapshot')) : undefined;
+    snapshot?.catch(() => undefined); // awaited below
+    // The directory last of what reads it (the runtime's delete reads the monitor's files, the network
+    // its record): a failure there leaves the container to a later rm.
+    const failed = (await Promise.allSettled([runtime, network])).find((x): x is PromiseRejectedResult => x.status === 'rejected');
+    if (failed) {
+      await snapshot?.catch(() => undefined);
+      throw failed.reason;
+    }
+    tm.point('runtime+network');
+    // Rename first: a racing remover waiting on .remove.lock must not recreate it inside a directory
+    // being deleted (ENOTEMPTY); after the rename it finds no container and stops.
     const dir = this.layout.containerDir(r.id);
     const tomb = path.join(this.layout.containers, `.removing-${r.id}`);
     fs.renameSync(dir, tomb);
     fs.rmSync(tomb, { recursive: true, force: true });
+    tm.point('dir');
+    await snapshot;
+    tm.end();
     return r;
   }
 
@@ -606,6 +682,12 @@ function logPathOf(r: ContainerRecord): string | undefined {
 function publicOptions(req: CreateRequest): Record<string, unknown> {
   const { onPullEvent: _e, registry: _r, ...rest } = req;
   return JSON.parse(JSON.stringify(rest)) as Record<string, unknown>;
+}
+
+/** The container had a pid namespace of its own (not the host's, not another container's). */
+function ownPidNamespace(r: ContainerRecord): boolean {
+  const pid = (r.options as { pid?: unknown } | undefined)?.pid;
+  return pid === undefined || pid === 'private';
 }
 
 function isMountPoint(p: string): boolean {

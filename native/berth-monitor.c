@@ -137,13 +137,14 @@ static size_t rfc3339nano(char *dst, size_t cap) {
   return n;
 }
 
-// Write <dir>/<name> as temp + fsync + rename so readers see the old file or the whole new one.
-static int write_file_atomic(const char *name, const char *data, size_t len) {
+// Write <dir>/<name> as temp (+ fsync when durable) + rename so readers see the old file or the whole
+// new one. Not durable: what describes this live process (monitor.pid), which no OS crash leaves running.
+static int write_file_atomic(const char *name, const char *data, size_t len, int durable) {
   char tmp[128];
   snprintf(tmp, sizeof tmp, ".%s.%d.tmp", name, (int)getpid());
   int fd = openat(dirfd_, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return -1;
-  if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+  if (write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
     close(fd);
     unlinkat(dirfd_, tmp, 0);
     return -1;
@@ -605,16 +606,18 @@ static void write_exit_file(int status, const char *reason_override, const char 
     o += (size_t)snprintf(json + o, sizeof json - o, ",\"error\":\"%s\"", esc);
   }
   o += (size_t)snprintf(json + o, sizeof json - o, "}\n");
-  write_file_atomic("exit.json", json, o);
+  write_file_atomic("exit.json", json, o, 1);
 }
 
 static void finish(int code) {
   log_flush_partial();
-  if (log_fd >= 0) fsync(log_fd);
+  // Attached clients have every byte already: they hear the end first, and the log's fsync (for
+  // `logs` after an OS crash) no longer delays whoever waits on that end (`berth run`, docker attach).
   for (int i = 0; i < MAX_ATTACH; i++) if (attach_fd[i] >= 0) attach_drop(i);
   unlinkat(dirfd_, "attach", 0);
   unlinkat(dirfd_, "ctl", 0);
   unlinkat(dirfd_, "console", 0);
+  if (log_fd >= 0) fsync(log_fd);
   run_exit_command();
   exit(code);
 }
@@ -815,7 +818,7 @@ int main(int argc, char **argv) {
   {
     char pidtxt[32];
     int n = snprintf(pidtxt, sizeof pidtxt, "%d\n", (int)getpid());
-    if (write_file_atomic("monitor.pid", pidtxt, (size_t)n) < 0) {
+    if (write_file_atomic("monitor.pid", pidtxt, (size_t)n, 0) < 0) {
       sync_error("writing monitor.pid: ", strerror(errno), strlen(strerror(errno)));
       return 1;
     }

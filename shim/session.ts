@@ -62,8 +62,13 @@ function validate<T>(schema: object, value: unknown, what: string): T {
 
 export const SESSION_FILE = 'session.json';
 
+/**
+ * Renamed into place without fsync: a session describes a live monitor process, and none survives an
+ * OS crash, while a killed caller or monitor loses nothing (the page cache keeps the file). What must
+ * outlive a crash, the exit status, the monitor writes durably itself (exit.json).
+ */
 export function saveSession(s: Session): void {
-  writeJsonAtomic(path.join(s.dir, SESSION_FILE), s, 0o600);
+  writeJsonAtomic(path.join(s.dir, SESSION_FILE), s, 0o600, { durable: false });
 }
 
 export function loadSession(dir: string): Session {

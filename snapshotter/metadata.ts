@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { schemaValidator } from '../lib/schema-validator.js';
 import type { FromSchema } from 'json-schema-to-ts';
-import { writeJsonAtomicAsync } from '../lib/atomic-write.js';
+import { writeJsonAtomic, writeJsonAtomicAsync } from '../lib/atomic-write.js';
 import { withLockAsync } from '../lib/file-lock.js';
 import { dataLoss } from '../lib/errors.js';
 
@@ -79,14 +79,20 @@ export class MetaStore {
     }
   }
 
-  /** Run `fn` on the current metadata under the lock; its changes are written if it returns normally. */
-  async update<T>(fn: (m: MetaFile) => T): Promise<T> {
+  /**
+   * Run `fn` on the current metadata under the lock; its changes are written if it returns normally.
+   * `durable: false`: renamed into place without fsync (an OS crash may undo the change).
+   */
+  async update<T>(fn: (m: MetaFile) => T, opts: { durable?: boolean } = {}): Promise<T> {
     return withLockAsync(this.lockFile, async () => {
       const m = this.read();
       const before = JSON.stringify(m);
       const out = fn(m);
-      // Async: while a busy disk takes its time over the fsync, this process goes on applying layers.
-      if (JSON.stringify(m) !== before) await writeJsonAtomicAsync(this.file, m, 0o600);
+      if (JSON.stringify(m) !== before) {
+        // Async: while a busy disk takes its time over the fsync, this process goes on applying layers.
+        if (opts.durable === false) writeJsonAtomic(this.file, m, 0o600, { durable: false });
+        else await writeJsonAtomicAsync(this.file, m, 0o600);
+      }
       return out;
     });
   }

@@ -145,7 +145,7 @@ export class SnapshotStore implements Snapshotter {
     return this.mountsOf(m, r);
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, opts: { durable?: boolean } = {}): Promise<void> {
     const r = await this.meta.update((m) => {
       const r = m.snapshots[key];
       if (!r) throw notFound(`snapshot ${key} not found`);
@@ -153,8 +153,10 @@ export class SnapshotStore implements Snapshotter {
       if (children.length) throw failedPrecondition(`snapshot ${key} has children (${children.slice(0, 3).join(', ')}${children.length > 3 ? ', ...' : ''}): remove them first`);
       delete m.snapshots[key];
       return r;
-    });
-    await fs.promises.rm(this.dirOf(r.id), { recursive: true, force: true });
+    }, opts);
+    // Synchronous: a handful of entries (a container's upper and work dirs) go faster in one go than
+    // through the libuv pool one call at a time, more so on a busy disk.
+    fs.rmSync(this.dirOf(r.id), { recursive: true, force: true });
   }
 
   async stat(key: string): Promise<SnapshotInfo | undefined> {

@@ -23,7 +23,11 @@ export interface Snapshotter {
   view(key: string, parent: string, labels?: Record<string, string>): Promise<Mount[]>;
   commit(name: string, key: string): Promise<void>;
   mounts(key: string): Promise<Mount[]>;
-  remove(key: string): Promise<void>;
+  /**
+   * `durable: false` skips the metadata fsync: for a snapshot whose loss-of-removal GC repairs (a
+   * container's, labelled berth.container, once its container directory is gone).
+   */
+  remove(key: string, opts?: { durable?: boolean }): Promise<void>;
   stat(key: string): Promise<SnapshotInfo | undefined>;
   list(): Promise<SnapshotInfo[]>;
   usage(key: string): Promise<{ size: number; inodes: number }>;

@@ -1,4 +1,6 @@
 // `berth rmi IMAGE...` (also `berth image rm`): removes names, then the blobs nothing references.
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { Register } from './index.js';
 import { ImageService, gc } from '../../image/index.js';
@@ -23,16 +25,23 @@ export const register: Register = (program, globals) => {
 /**
  * Removes snapshots no image needs, when a snapshot store exists (the snapshotter's own gc). Active
  * snapshots and views other than interrupted unpacks belong to containers or mounts: the CLI keeps
- * them (and their parents) since image/ cannot know which containers exist.
+ * them (and their parents) since image/ cannot know which containers exist, except a container's
+ * (labelled berth.container) whose directory <root>/containers/<id> is gone: the engine removes
+ * that snapshot before the directory, without fsync, so an OS crash can leave it behind.
  */
 export async function snapshotCollector(root: string): Promise<((keep: Set<string>) => Promise<void>) | undefined> {
-  const fs = await import('node:fs');
   if (!fs.existsSync(root)) return undefined;
   const sn = await import('../../snapshotter/index.js');
   const s = sn.openSnapshotter(root);
+  const containers = path.join(path.dirname(root), 'containers');
   return async (keep) => {
     const all = new Set(keep);
-    for (const info of await s.list()) if (info.kind !== 'committed' && !info.labels[sn.UNPACK_LABEL]) all.add(info.key);
+    for (const info of await s.list()) {
+      if (info.kind === 'committed' || info.labels[sn.UNPACK_LABEL]) continue;
+      const owner = info.labels['berth.container'];
+      if (owner !== undefined && /^[a-f0-9]{64}$/.test(owner) && !fs.existsSync(path.join(containers, owner))) continue;
+      all.add(info.key);
+    }
     await s.gc(all);
   };
 }

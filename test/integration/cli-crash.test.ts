@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { alive, isRoot, skip } from '../lib/harness.js';
 import { IMAGE, envWithImage, mountsUnder, spawnBerth, until, type Env } from '../lib/containers.js';
 
@@ -39,6 +40,37 @@ else {
     await until('first line', () => out.includes('one'));
     cli.kill('SIGKILL');
     await until('orphan removed by its monitor', () => E.berth(['inspect', '--type', 'container', 'orphan']).status !== 0, 15_000);
+    assert.equal(mountsUnder(E.root), []);
+  });
+
+  test('an empty session.json (an OS crash can leave one: it is written without fsync) reads as never started; start runs it again', () => {
+    const id = E.ok(['run', '-d', '--name', 'crashed', IMAGE, 'sh', '-c', 'echo ran']).trim();
+    assert.is(E.ok(['wait', 'crashed']).trim(), '0');
+    fs.writeFileSync(path.join(E.root, 'containers', id, 'monitor', 'session.json'), '');
+    assert.is(E.ok(['inspect', '-f', '.State.Status', 'crashed']).trim(), 'created');
+    assert.match(E.ok(['ps', '-a']), /crashed/);
+    // the previous run's runtime state (still there: --state is not a tmpfs here) does not block it
+    E.ok(['start', 'crashed']);
+    assert.is(E.ok(['wait', 'crashed']).trim(), '0');
+    assert.is(E.ok(['logs', 'crashed']), 'ran\nran\n');
+    E.ok(['rm', 'crashed']);
+    assert.equal(mountsUnder(E.root), []);
+    assert.not.ok(fs.existsSync(path.join(E.root, 'containers', id)));
+  });
+
+  test('a container snapshot whose removal an OS crash undid (its directory is gone) is garbage to image prune; a live container\'s is kept', () => {
+    const kept = E.ok(['create', '--name', 'keeper', IMAGE, 'true']).trim();
+    const lost = E.ok(['create', IMAGE, 'true']).trim();
+    const keys = () => Object.keys(JSON.parse(fs.readFileSync(path.join(E.root, 'snapshots', 'meta.json'), 'utf8')).snapshots);
+    // What such a crash leaves: the directory removed, the snapshot's record back (written without fsync).
+    const dir = path.join(E.root, 'containers', lost);
+    assert.is(spawnSync('umount', [path.join(dir, 'rootfs')]).status, 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+    assert.ok(keys().includes(`container/${lost}`) && keys().includes(`container/${kept}`));
+    E.ok(['image', 'prune']);
+    assert.not.ok(keys().includes(`container/${lost}`), 'the orphan is collected');
+    assert.ok(keys().includes(`container/${kept}`), 'a live container keeps its snapshot');
+    E.ok(['rm', 'keeper']);
     assert.equal(mountsUnder(E.root), []);
   });
 

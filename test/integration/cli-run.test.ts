@@ -51,6 +51,9 @@ else {
     assert.is(p.stdout, 'Seccomp:\t0\nrw-proc\n');
     const c = E.berth(['run', '--rm', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '-u', '1000', '-h', 'myhost', IMAGE, 'sh', '-c', 'hostname; id -u; grep CapBnd /proc/self/status']);
     assert.is(c.stdout, 'myhost\n1000\nCapBnd:\t0000000000001000\n', c.stderr);
+    // a user name resolves through the image's /etc/passwd: the snapshot must be mounted by then
+    const named = E.berth(['run', '--rm', '-u', 'user', IMAGE, 'sh', '-c', 'id -u; id -g']);
+    assert.is(named.stdout, '1000\n1000\n', named.stderr);
   });
 
   test('berth failures exit 125, a missing command 127, a non-executable one 126, each one line', () => {
@@ -242,6 +245,23 @@ else {
     assert.is(r.stdout, 'ok\n');
     assert.is(r.status, 1);
     assert.match(r.stderr, /Read-only file system/);
+  });
+
+  test('a --rm container\'s rootfs is a volatile overlay (never synced: it is thrown away), a kept one\'s is not', () => {
+    const options = (id: string) => {
+      const target = path.join(E.root, 'containers', id, 'rootfs');
+      const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === target);
+      assert.ok(line, `${target} is mounted`);
+      return line!.slice(line!.indexOf(' - ') + 3);
+    };
+    const rm = E.ok(['run', '-d', '--rm', IMAGE, 'sleep', '30']).trim();
+    const kept = E.ok(['run', '-d', IMAGE, 'sleep', '30']).trim();
+    try {
+      assert.match(options(rm), /(^|,)(fsync=)?volatile(,|$)/);
+      assert.not.match(options(kept), /volatile/);
+    } finally {
+      E.ok(['rm', '-f', rm, kept]);
+    }
   });
 
   test('--rm leaves nothing: no mount, cgroup, snapshot, container dir or runtime state', async () => {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { openSnapshotter, unpackLayers, mountAll, unmountAll, chainIds, UNPACK_LABEL, type Snapshotter } from '../../snapshotter/index.js';
+import { transientMounts } from '../../snapshotter/mount.js';
 import { isRoot, skip, tmpDir, REPO } from '../lib/harness.js';
 import { makeLayer, treeOf, hardlinkGroups, type LayerEntry } from '../lib/snapshotter.js';
 
@@ -145,6 +146,41 @@ test('overlay: 3 layers with whiteouts and opaque dirs mount to the expected tre
   await unpackLayers(sn, layers, () => { throw new Error('must not read blobs'); }, { onProgress: (p) => statuses.push(p.status) });
   assert.equal(statuses, ['exists', 'exists', 'exists']);
   assert.is(JSON.stringify(await sn.list()), before);
+});
+
+function mountOptionsOf(target: string): string {
+  const line = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === target);
+  if (!line) throw new Error(`${target} is not mounted`);
+  return line.slice(line.indexOf(' - ') + 3);
+}
+
+test('transient mounts (a --rm container\'s): overlay with volatile, which mounts again after an unmount', async () => {
+  if (!isRoot) return skip('transient mounts', 'needs root (overlay mounts)');
+  const base = fresh();
+  const sn = openSnapshotter(path.join(base, 'snapshots'), 'overlay');
+  const { chainId } = await unpack3(sn);
+  const mounts = await sn.prepare('rm-ctr', chainId);
+  const transient = transientMounts(mounts);
+  assert.equal(transient.map((m) => m.options.filter((o) => o === 'volatile').length), [1]);
+  assert.not.ok(mounts[0].options.includes('volatile'), 'the snapshotter\'s own mounts are left as they were');
+  assert.equal(transientMounts(transient), transient, 'volatile only once');
+  const rootfs = path.join(base, 'rootfs');
+  fs.mkdirSync(rootfs);
+  mountAll(transient, rootfs);
+  mounted.push(rootfs);
+  // listed as volatile, or (Linux >= 6.7) as fsync=volatile
+  assert.match(mountOptionsOf(rootfs), /(^|,)(fsync=)?volatile(,|$)/);
+  fs.writeFileSync(path.join(rootfs, 'etc/passwd'), 'changed');
+  unmount(rootfs);
+  // overlay leaves work/incompat/volatile behind and refuses that upper dir while it is there
+  const work = mounts[0].options.find((o) => o.startsWith('workdir='))!.slice('workdir='.length);
+  assert.ok(fs.existsSync(path.join(work, 'work/incompat/volatile')));
+  mountAll(transient, rootfs);
+  mounted.push(rootfs);
+  assert.is(fs.readFileSync(path.join(rootfs, 'etc/passwd'), 'utf8'), 'changed');
+  unmount(rootfs);
+  // a bind mount (a snapshot without parents) has nothing to make volatile
+  assert.equal(transientMounts([{ type: 'bind', source: '/x', options: ['rbind', 'rw'] }]), [{ type: 'bind', source: '/x', options: ['rbind', 'rw'] }]);
 });
 
 test('copy snapshotter gives the same merged tree (hardlinks and all)', async () => {

@@ -50,24 +50,32 @@ export function testCniNetwork(dir: string, stateDir: string): { confDir: string
   };
 }
 
-export async function startApiServer(): Promise<ApiServer> {
+/**
+ * `serve`: run the bundled `berth serve` (what a deployment runs; the bench measures it) instead of
+ * dockerapi/main.ts from the sources under tsx with --debug (what the tests run).
+ */
+export async function startApiServer(opts: { serve?: boolean } = {}): Promise<ApiServer> {
   const root = tmpDir('berth-dapi-root-');
   const state = tmpDir('berth-dapi-state-');
   const socket = path.join(state, 'docker.sock');
   // a caller that chose a CNI config (BERTH_CNI_CONF_DIR) cleans up after it itself
   const network = process.env.BERTH_CNI_CONF_DIR ? undefined : testCniNetwork(root, state);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'dockerapi/main.ts'), '--socket', socket, '--root', root, '--state', state, '--debug'],
+  const argv = opts.serve
+    ? [path.join(REPO, 'bin', 'berth-node'), '--root', root, '--state', state, 'serve', '--docker-socket', socket, '--cri-socket', path.join(state, 'cri.sock')]
+    : ['--import', 'tsx', path.join(REPO, 'dockerapi/main.ts'), '--socket', socket, '--root', root, '--state', state, '--debug'];
+  const ready = opts.serve ? 'Docker API listening on' : 'listening on';
+  const child = spawn(process.execPath, argv,
     { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(network ? { BERTH_CNI_CONF_DIR: network.confDir } : {}) } });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
   child.stderr!.on('data', (d) => { out += d; });
   const onExit = () => { try { if (child.exitCode === null) child.kill('SIGKILL'); } catch { /* gone */ } };
   process.once('exit', onExit);
-  for (let i = 0; i < 400 && !out.includes('listening on'); i++) {
+  for (let i = 0; i < 400 && !out.includes(ready); i++) {
     if (child.exitCode !== null) throw new Error(`docker API server exited: ${out}`);
     await new Promise((r) => setTimeout(r, 25));
   }
-  if (!out.includes('listening on')) throw new Error(`docker API server did not start: ${out}`);
+  if (!out.includes(ready)) throw new Error(`docker API server did not start: ${out}`);
   return {
     socket, root, state, child, log: () => out,
     async stop() {
