@@ -7,8 +7,8 @@
 //       RemoveContainer, RemovePodSandbox: the kubelet's order), total time of each server;
 //   (c) memory per pod with RSS_PODS pods running: the pod's own processes besides the workload
 //       (berth: a berth-monitor per container + berth-pause; containerd: containerd-shim-runc-v2 + pause).
-// berth runs twice when the tree has runtime/planner: with the Node runtime CLI per call
-// (BERTH_RUNTIME_PLANNER=off) and as "berth+planner" (a private warm `berth-runtime planner`).
+// berth runs as `berth serve` is shipped (row "berth": it embeds a planner); BENCH_CRI_VARIANTS adds
+// "berth-nodecli" (the Node runtime CLI per call) and "berth+planner" (a separate planner process).
 // Every server is private (root, state and socket under a temp dir) and has its own CNI bridge
 // network from one template (bridge + host-local, no masquerade, no portmap, so no iptables rules);
 // containerd's sandbox image holds berth's own pause binary, so both pods park the same process.
@@ -17,6 +17,7 @@
 // plugins (and BERTH_TIMING=1): where berth's pod start time goes. Its times include the wrappers'.
 // BENCH_RUNC=PATH: the runc binary containerd runs (e.g. a wrapper adding --debug).
 // Usage (root): node scripts/build.mjs && make -C native && node bench/cri.mjs [runs=10] [pods=100] [rssPods=20]
+//   env BENCH_CRI_VARIANTS=berth,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -116,14 +117,25 @@ function cniConfDir(name, bridge, subnet) {
   return dir;
 }
 
-// berth's variants: the Node runtime CLI per call (planner off), and the resident planner
-// (runtime/planner: bin/berth-runtime is then a thin native client of a warm `berth-runtime planner`).
+// berth's variants. "berth" is `berth serve` as shipped: it hosts a planner of its own, so the
+// monitors' `berth-runtime create` calls are thin-client calls into the server process. The others
+// are for comparison: "berth-nodecli" runs the Node runtime CLI per call (BERTH_RUNTIME_PLANNER=off),
+// "berth+planner" a separate warm `berth-runtime planner` process, "berth-cni" runs the CNI plugins
+// instead of berth's native driver for the bench's bridge + host-local conflist.
 const VARIANTS = {
-  berth: { bridge: 'bbench-b0', subnet: '10.253.0.0/24' },
+  berth: { bridge: 'bbench-d0', subnet: '10.253.5.0/24', embedded: true },
+  'berth-nodecli': { bridge: 'bbench-b0', subnet: '10.253.0.0/24' },
+  // the CNI plugins exec'd as for any network (the bench's conflist otherwise runs on the native driver)
+  'berth-cni': { bridge: 'bbench-e0', subnet: '10.253.6.0/24', embedded: true, env: { BERTH_NET_DRIVER: 'cni' } },
   'berth+planner': { bridge: 'bbench-p0', subnet: '10.253.3.0/24', planner: true },
-  'berth-split': { bridge: 'bbench-s0', subnet: '10.253.2.0/24', split: true },
-  'berth+planner-split': { bridge: 'bbench-t0', subnet: '10.253.4.0/24', planner: true, split: true },
+  'berth-split': { bridge: 'bbench-s0', subnet: '10.253.2.0/24', embedded: true, split: true },
+  'berth-nodecli-split': { bridge: 'bbench-t0', subnet: '10.253.4.0/24', split: true },
 };
+// BENCH_CRI_VARIANTS=berth,berth-cni,berth-nodecli,berth+planner picks berth's rows (default: berth alone);
+// BENCH_CRI_PARTS=a,b,c picks the parts (default: all).
+const CHOSEN = (process.env.BENCH_CRI_VARIANTS ?? 'berth').split(',').filter(Boolean);
+for (const v of CHOSEN) if (!VARIANTS[v] || v.endsWith('-split')) throw new Error(`BENCH_CRI_VARIANTS: unknown variant ${v} (${Object.keys(VARIANTS).filter((k) => !k.endsWith('-split')).join(', ')})`);
+const PARTS = new Set((process.env.BENCH_CRI_PARTS ?? 'a,b,c').split(','));
 
 /** The planner exists in this tree (it is new): `berth-runtime planner --help` answers. */
 function plannerAvailable() {
@@ -139,7 +151,11 @@ async function startBerth(archive, name) {
   const socket = path.join(d, 'cri.sock');
   const confDir = cniConfDir(name, v.bridge, v.subnet);
   const env = { ...process.env, BERTH_RUNTIME_BIN: path.join(repo, 'bin/berth-runtime'), BERTH_RUNTIME_PLANNER: 'off' };
-  if (v.split) Object.assign(env, timingWrappers(d), { BERTH_TIMING: '1' });
+  // the embedded planner starts only when no BERTH_RUNTIME_PLANNER is set and the runtime is bin/berth-runtime
+  if (v.embedded) delete env.BERTH_RUNTIME_PLANNER;
+  if (v.embedded) delete env.BERTH_RUNTIME_BIN;
+  Object.assign(env, v.env ?? {});
+  if (v.split) Object.assign(env, timingWrappers(d, v.embedded), { BERTH_TIMING: '1' });
   const extra = [];
   if (v.planner) {
     const psock = path.join(d, 'planner.sock');
@@ -338,20 +354,25 @@ async function latency(servers) {
 }
 
 async function churn(servers) {
-  console.log(`\n(b) ${PODS} pods created (one after another, each until running), then removed`);
+  console.log(`\n(b) ${PODS} pods created (one after another, each until running), then removed; the servers take turns pod by pod`);
+  console.log('    (so a busy moment of the machine hits all alike); create/remove: the sum of each server\'s own calls');
+  const pods = Object.fromEntries(servers.map((s) => [s.name, []]));
+  const removal = Object.fromEntries(servers.map((s) => [s.name, 0]));
+  await sleep(1000);
+  for (let i = 0; i < PODS; i++) {
+    for (const s of i % 2 ? [...servers].reverse() : servers) pods[s.name].push(await startPod(s));
+  }
+  for (let i = 0; i < PODS; i++) {
+    for (const s of i % 2 ? [...servers].reverse() : servers) removal[s.name] += (await removePod(s, pods[s.name][i])).total;
+  }
   const res = {};
   for (const s of servers) {
-    await sleep(1000);
-    const t0 = now();
-    const pods = [];
-    for (let i = 0; i < PODS; i++) pods.push(await startPod(s));
-    const t1 = now();
-    for (const p of pods) await removePod(s, p);
-    const t2 = now();
+    const ps = pods[s.name];
     // does a pod start slow down as the node fills? (a scan of every pod per RPC would show here)
     const tenth = Math.max(1, Math.floor(PODS / 10));
     const startMs = (xs) => Object.fromEntries(Object.keys(xs[0].phases).map((k) => [k, median(xs.map((p) => p.phases[k]))]));
-    res[s.name] = { create: t1 - t0, remove: t2 - t1, total: t2 - t0, first: startMs(pods.slice(0, tenth)), last: startMs(pods.slice(-tenth)) };
+    const create = ps.reduce((a, p) => a + p.phases.total, 0);
+    res[s.name] = { create, remove: removal[s.name], total: create + removal[s.name], first: startMs(ps.slice(0, tenth)), last: startMs(ps.slice(-tenth)) };
   }
   for (const k of ['create', 'remove', 'total']) {
     console.log(`  ${k.padEnd(8)}${servers.map((s) => `${s.name} ${(res[s.name][k] / 1000).toFixed(2)} s`.padStart(26)).join('')}${ratios(servers, (n) => res[n][k])}`);
@@ -384,7 +405,9 @@ async function memory(servers) {
 
 // ---- BENCH_CRI_SPLIT: where berth's pod start time goes --------------------------------------
 /** Wrappers that log each berth-runtime and CNI plugin call's wall time; returned as env for berth serve. */
-function timingWrappers(d) {
+// With the embedded planner (embedded: true) berth-runtime is not wrapped: the server embeds its planner
+// only for bin/berth-runtime itself, so there the runtime's share is in BERTH_TIMING and "rest" alone.
+function timingWrappers(d, embedded = false) {
   const bin = path.join(d, 'wrap');
   fs.mkdirSync(path.join(bin, 'cni'), { recursive: true });
   const log = path.join(d, 'calls.log');
@@ -392,7 +415,7 @@ function timingWrappers(d) {
   const wrap = (file, real, label) => fs.writeFileSync(file, `#!/bin/sh\nt0=$(date +%s%N)\n"${real}" "$@"\nrc=$?\necho "${label} $t0 $(date +%s%N) $rc" >> ${log}\nexit $rc\n`, { mode: 0o755 });
   wrap(path.join(bin, 'berth-runtime'), path.join(repo, 'bin/berth-runtime'), 'runtime:$(for a in "$@"; do case $a in create|start|kill|delete|state) echo $a; break;; esac; done)');
   for (const p of fs.readdirSync('/usr/lib/cni')) wrap(path.join(bin, 'cni', p), path.join('/usr/lib/cni', p), `cni:${p}:$CNI_COMMAND`);
-  return { BERTH_RUNTIME_BIN: path.join(bin, 'berth-runtime'), CNI_PATH: path.join(bin, 'cni'), BENCH_CALLS_LOG: log };
+  return { ...(embedded ? {} : { BERTH_RUNTIME_BIN: path.join(bin, 'berth-runtime') }), CNI_PATH: path.join(bin, 'cni'), BENCH_CALLS_LOG: log };
 }
 
 async function split(archive, name) {
@@ -443,6 +466,18 @@ async function split(archive, name) {
     console.log(`  inside \`berth-runtime create\` of the workload (BERTH_TIMING, median of ${phases.length}):`);
     console.log(`    ${Object.keys(phases[0]).map((k) => `${k}=${median(phases.map((x) => x[k] ?? NaN)).toFixed(1)}`).join(' ')}`);
   }
+  // With the embedded planner the server itself prints one line per operation (engine.create,
+  // engine.start, runtime.create ...): `berth-timing: OP ID k=v ... [| more]`, pause and workload alike.
+  const byOp = {};
+  for (const l of fs.readFileSync(path.join(s.dir, 'log'), 'utf8').split('\n')) {
+    const m = /berth-timing: ((?:engine|runtime)\.\S+) \S+ ([^|]*)/.exec(l);
+    if (!m) continue;
+    (byOp[m[1]] ??= []).push(Object.fromEntries(m[2].trim().split(' ').map((kv) => kv.split('=')).filter(([, v]) => v !== undefined && !Number.isNaN(Number(v))).map(([k, v]) => [k, Number(v)])));
+  }
+  for (const [op, xs] of Object.entries(byOp)) {
+    const keys = [...new Set(xs.flatMap((x) => Object.keys(x)))];
+    console.log(`  ${op} in the server (BERTH_TIMING, median of ${xs.length}, pause and workload): ${keys.map((k) => `${k}=${median(xs.map((x) => x[k] ?? 0)).toFixed(1)}`).join(' ')}`);
+  }
 }
 
 /** What a timing wrapper adds to a call: the wrapped /bin/true minus /bin/true, median of 20. */
@@ -463,18 +498,18 @@ try {
   if (!fs.existsSync('/usr/lib/cni/bridge')) throw new Error('CNI plugins are needed in /usr/lib/cni (apt-get install containernetworking-plugins)');
   const archive = await buildTestImage(work);
   const pause = await pauseArchive(work);
-  const planner = plannerAvailable();
-  const servers = [await startBerth(archive, 'berth')];
-  if (planner) servers.push(await startBerth(archive, 'berth+planner'));
-  else console.log('berth+planner: left out (no `berth-runtime planner` in this tree)');
+  if (CHOSEN.includes('berth+planner') && !plannerAvailable()) throw new Error('berth+planner: no `berth-runtime planner` in this tree');
+  const servers = [];
+  for (const v of CHOSEN) servers.push(await startBerth(archive, v));
   servers.push(await startContainerd(archive, pause));
   console.log(`${servers.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}; containerd ${must('containerd', ['--version']).split(' ')[2]} with runc; a CNI bridge + host-local each`);
-  await latency(servers);
-  await churn(servers);
-  await memory(servers);
+  console.log('berth: `berth serve` as shipped (embedded planner, native bridge driver); berth-cni: the same with the CNI plugins; berth-nodecli: a Node runtime CLI per call; berth+planner: a separate planner process');
+  if (PARTS.has('a')) await latency(servers);
+  if (PARTS.has('b')) await churn(servers);
+  if (PARTS.has('c')) await memory(servers);
   if (SPLIT) {
     await split(archive, 'berth-split');
-    if (planner) await split(archive, 'berth+planner-split');
+    if (CHOSEN.includes('berth-nodecli')) await split(archive, 'berth-nodecli-split');
   }
 } catch (e) {
   console.log(`FAILED: ${e.stack}`);

@@ -6,6 +6,8 @@
 import { isBerthError } from '../lib/errors.js';
 import type { CriContext } from './context.js';
 
+const DEAD_MONITOR_POLL_MS = 2000;
+
 export class ExitWatcher {
   private running = new Map<string, { sandboxId: string; eventId: string; ac: AbortController }>();
 
@@ -21,7 +23,10 @@ export class ExitWatcher {
     }
     const ac = new AbortController();
     this.running.set(containerId, { sandboxId, eventId, ac });
-    monitor.waitExit({ signal: ac.signal }).then(
+    // An exit is seen at once (exit.json's rename wakes the waiter); the poll only catches a monitor that
+    // died without writing one. Every running container of the node has a waiter: polled every 200 ms,
+    // hundreds of them would keep the server's event loop busy reading /proc.
+    monitor.waitExit({ signal: ac.signal, pollMs: DEAD_MONITOR_POLL_MS }).then(
       () => this.exited(containerId),
       (e) => { if (!ac.signal.aborted) this.ctx.log(`watching container ${containerId}: ${(e as Error).message}`); },
     );

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FromSchema } from 'json-schema-to-ts';
 import { Ajv } from 'ajv';
-import { writeJsonAtomic } from '../lib/atomic-write.js';
+import { writeJsonAtomicAsync } from '../lib/atomic-write.js';
 import { dataLoss, invalidArgument, notFound } from '../lib/errors.js';
 
 const strMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
@@ -60,30 +60,44 @@ const checkSandbox = ajv.compile(sandboxRecordSchema);
 const checkContainer = ajv.compile(criContainerRecordSchema);
 
 class JsonDir<T extends { id: string }> {
+  private readonly cache = new Map<string, { ino: bigint; mtimeNs: bigint; size: bigint; record: T }>();
   constructor(readonly dir: string, private check: ((x: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }, private what: string) {}
   file(id: string): string {
     if (!/^[a-f0-9]{64}$/.test(id)) throw invalidArgument(`${this.what} id ${JSON.stringify(id)} is not 64 hex digits`);
     return path.join(this.dir, `${id}.json`);
   }
-  put(r: T): void {
+  /** Durable as every metadata write; the write and fsync run on the libuv pool, not the event loop. */
+  async put(r: T): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeJsonAtomic(this.file(r.id), r);
+    await writeJsonAtomicAsync(this.file(r.id), r);
   }
   get(id: string): T {
     const f = this.file(id);
+    // Listing and name checks read every record per RPC: a record already parsed and validated is
+    // reused while its file is the same one (every write renames a new inode into place).
+    const st = fs.statSync(f, { throwIfNoEntry: false, bigint: true });
+    if (!st) throw notFound(`${this.what} ${id} not found`);
+    const hit = this.cache.get(id);
+    if (hit && hit.ino === st.ino && hit.mtimeNs === st.mtimeNs && hit.size === st.size) return structuredClone(hit.record);
     let raw: unknown;
     try { raw = JSON.parse(fs.readFileSync(f, 'utf8')); } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`${this.what} ${id} not found`);
       throw dataLoss(`${f} cannot be read: ${(e as Error).message}`);
     }
     if (!this.check(raw)) throw dataLoss(`${f} is damaged: ${this.check.errors?.[0]?.instancePath || '/'} ${this.check.errors?.[0]?.message ?? ''}`);
+    this.cache.set(id, { ino: st.ino, mtimeNs: st.mtimeNs, size: st.size, record: structuredClone(raw as T) });
     return raw as T;
   }
   has(id: string): boolean { return /^[a-f0-9]{64}$/.test(id) && fs.existsSync(this.file(id)); }
-  delete(id: string): void { fs.rmSync(this.file(id), { force: true }); }
+  delete(id: string): void {
+    fs.rmSync(this.file(id), { force: true });
+    this.cache.delete(id);
+  }
   list(): T[] {
     let names: string[];
     try { names = fs.readdirSync(this.dir); } catch { return []; }
+    const live = new Set(names);
+    for (const id of this.cache.keys()) if (!live.has(`${id}.json`)) this.cache.delete(id); // removed by another process
     const out: T[] = [];
     for (const n of names) {
       const m = /^([a-f0-9]{64})\.json$/.exec(n);

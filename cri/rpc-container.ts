@@ -143,7 +143,7 @@ export function containerHandlers(ctx: CriContext) {
         mounts: (config.mounts ?? []).map((m: Msg) => ({ container_path: m.container_path, host_path: m.host_path, readonly: Boolean(m.readonly), selinux_relabel: Boolean(m.selinux_relabel), propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
       };
       try {
-        ctx.records.containers.put(record);
+        await ctx.records.containers.put(record);
       } catch (e) {
         await ctx.svc.remove(engineRec.id, { force: true }).catch(() => undefined);
         throw e;

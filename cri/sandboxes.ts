@@ -89,7 +89,7 @@ export class Sandboxes {
     };
     const files = this.filesDir(id);
     const rootfs = path.join(files, 'rootfs');
-    this.records.sandboxes.put(record);
+    await this.records.sandboxes.put(record);
     try {
       fs.mkdirSync(rootfs, { recursive: true, mode: 0o755 });
       for (const d of ['proc', 'dev', 'sys', 'etc']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
@@ -99,27 +99,29 @@ export class Sandboxes {
       fs.chmodSync(path.join(rootfs, 'pause'), 0o755);
       if (config.log_directory) fs.mkdirSync(config.log_directory, { recursive: true, mode: 0o755 });
 
-      // CNI's ADD (tens of ms of plugin execs) configures the namespace while the pause container is
-      // created and started in it: the pause only holds the namespace, and the pod is reported ready
-      // once both are done. Interface sysctls (net.*.conf.eth0.*) need the interface: then in turn.
+      // The network's ADD configures the namespace while the pause container is created (and, once the
+      // namespace exists, started) in it: the pause only holds the namespace, and the pod is reported
+      // ready once both are done. The namespace's path is known before it exists; the runtime's create
+      // needs the file. Interface sysctls (net.*.conf.eth0.*) need the interface: then in turn.
       let networked: Promise<NetworkSetup> | undefined;
+      let nsExists: Promise<unknown> = Promise.resolve();
       let netnsPath: string | undefined;
       if (namespaces.network !== 'node') {
-        let nsReady!: (p: string) => void;
-        const nsKnown = new Promise<string>((r) => { nsReady = r; });
+        netnsPath = this.net.netnsFor(id).path;
+        let nsReady!: () => void;
+        const nsKnown = new Promise<void>((r) => { nsReady = r; });
         networked = this.net.setupNetwork({
           id,
           portMappings: (config.port_mappings ?? []).filter((p: Msg) => p.host_port > 0).map((p: Msg) => ({
             hostPort: p.host_port, containerPort: p.container_port, protocol: String(p.protocol ?? 'TCP'), ...(p.host_ip ? { hostIP: p.host_ip } : {}),
           })),
           args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: md.namespace, K8S_POD_NAME: md.name, K8S_POD_INFRA_CONTAINER_ID: id, K8S_POD_UID: md.uid ?? '' },
-          ...(needsInterfaces(linux.sysctls) ? {} : { onNetns: nsReady }),
+          ...(needsInterfaces(linux.sysctls) ? {} : { onNetns: () => nsReady() }),
         });
         // the native driver makes the namespace with its interfaces in one step: no callback, setup's own end
-        const setUp = networked.then((n) => n.netnsPath);
+        nsExists = Promise.race([nsKnown, networked]);
         // both are awaited below; an early failure elsewhere must not leave them unhandled
-        for (const p of [networked, setUp]) p.catch(() => undefined);
-        netnsPath = await Promise.race([nsKnown, setUp]);
+        for (const p of [networked, nsExists]) p.catch(() => undefined);
       }
       const dns = config.dns_config ?? {};
       const etc = { hostname, ip: record.ip, dns: dns.servers ?? [], dnsSearch: dns.searches ?? [], dnsOptions: dns.options ?? [], hostNetwork: namespaces.network === 'node' };
@@ -155,7 +157,8 @@ export class Sandboxes {
           stopTimeout: PAUSE_STOP_TIMEOUT_S,
         });
         record.pauseId = pause.id;
-        this.records.sandboxes.put(record);
+        await this.records.sandboxes.put(record);
+        await nsExists;
         await this.svc.start(pause.id);
       })();
       const [up, net] = await Promise.allSettled([pauseUp, networked]);
@@ -163,11 +166,12 @@ export class Sandboxes {
       if (net.status === 'rejected') throw net.reason;
       if (up.status === 'rejected') throw up.reason;
       if (net.value) {
+        if (net.value.netnsPath !== netnsPath) throw new BerthError('INTERNAL', `pod network namespace ${net.value.netnsPath}, expected ${netnsPath}`);
         record.ip = net.value.ip;
         etc.ip = net.value.ip;
         // in place (same inode): the pause's bind mount of it sees the address too
         fs.writeFileSync(path.join(files, 'hosts'), hostsOf());
-        this.records.sandboxes.put(record);
+        await this.records.sandboxes.put(record);
       }
       return id;
     } catch (e) {
@@ -184,7 +188,7 @@ export class Sandboxes {
       try { await this.svc.stop(r.pauseId, PAUSE_STOP_TIMEOUT_S); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
     }
     await this.net.teardownNetwork(r.id);
-    this.records.sandboxes.put({ ...r, stopped: true });
+    await this.records.sandboxes.put({ ...r, stopped: true });
   }
 
   /** Removes the pause container, the network, the pod cgroup and the pod's files; the caller removed its containers. */

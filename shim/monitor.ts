@@ -100,7 +100,7 @@ export class Monitor {
     return !this.exitStatus() && this.monitorPid > 0 && monitorAlive(this.monitorPid, this.session.monitorStartTime ?? '');
   }
 
-  waitExit(opts: { signal?: AbortSignal } = {}): Promise<ExitStatus> {
+  waitExit(opts: { signal?: AbortSignal; pollMs?: number } = {}): Promise<ExitStatus> {
     if (!this.monitorPid) return Promise.reject(new BerthError('FAILED_PRECONDITION', `no monitor recorded in ${this.dir}`));
     return waitExit({ dir: this.dir, monitorPid: this.monitorPid, monitorStartTime: this.session.monitorStartTime ?? '' }, opts);
   }

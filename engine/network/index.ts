@@ -1,7 +1,8 @@
 // The container service's networking (CRI pod networking, `berth run --network bridge -p h:c`):
-// berth-owned network namespaces plus a CNI 1.0 client driving the configured plugins. The built-in
-// network runs natively (native-bridge.ts: one exec instead of four plugin execs) unless
-// BERTH_NET_DRIVER=cni; any network from a config dir or the caller always runs through CNI.
+// berth-owned network namespaces plus a CNI 1.0 client driving the configured plugins. A bridge +
+// host-local (+ portmap) network, the built-in one or a config dir's, runs natively (native-bridge.ts:
+// one exec instead of four plugin execs, the same result) unless BERTH_NET_DRIVER=cni; any other
+// network runs through CNI.
 //
 //   const net = new NetworkManager({ dataDir: '/var/lib/berth/network' });
 //   const { netnsPath, ips } = await net.setupNetwork({ id, portMappings: [...] });
@@ -278,7 +279,7 @@ export class NetworkManager {
     const ownsNetns = netnsPath === undefined;
     const native = this.nativeFor(cfg);
     if (native) return this.doNativeSetup(req, cfg, native, portMappings);
-    if (ownsNetns) netnsPath = this.netns.exists(req.id) ? this.netns.path(req.id) : this.netns.create(req.id);
+    if (ownsNetns) netnsPath = this.netns.exists(req.id) ? this.netns.path(req.id) : await this.netns.createAsync(req.id);
     const rec: NetworkRecord = {
       id: req.id, phase: 'adding', netnsPath: netnsPath as string, ownsNetns, ifName: this.ifName, confList: cfg.confList,
       configSource: cfg.source, portMappings, created: new Date().toISOString(),

@@ -1,4 +1,5 @@
-// The native driver for berth's built-in bridge network: one exec of native/build/berth-netns
+// The native driver for bridge networks (berth's built-in one, and a config dir's bridge + host-local
+// [+ portmap] list, the kind critest and kubelet setups use): one exec of native/build/berth-netns
 // (rtnetlink) does what the loopback, bridge and host-local plugins do in three to four Go execs,
 // with addresses from host-local's own store (host-local-ipam.ts). Results keep the CNI bridge
 // plugin's shape (bridge, host veth, pod interface; one IP on interface 2), so records, inspect and
@@ -6,7 +7,7 @@
 import crypto from 'node:crypto';
 import { BerthError, internal } from '../../lib/errors.js';
 import { nativeBinary } from '../../lib/paths.js';
-import { BUILTIN_SOURCE, type LoadedConfig } from './cni-config.js';
+import type { LoadedConfig } from './cni-config.js';
 import type { CniResult, ConfList } from './cni-schemas.js';
 import { HostLocalIpam, formatIpv4, parseIpv4Subnet, type Allocation } from './host-local-ipam.js';
 import { runTool } from './run-tool.js';
@@ -27,24 +28,47 @@ export interface NativeBridge {
   chained: ConfList;
 }
 
+// What the native driver does exactly as the plugins would: any other key (promiscMode, vlan,
+// macspoofchk, rangeStart, a portmap's conditionsV4...) keeps the network on the plugins.
+const BRIDGE_KEYS = new Set(['type', 'name', 'cniVersion', 'bridge', 'isGateway', 'ipMasq', 'hairpinMode', 'mtu', 'ipam']);
+const IPAM_KEYS = new Set(['type', 'ranges', 'routes', 'dataDir']);
+const PORTMAP_KEYS = new Set(['type', 'name', 'cniVersion', 'capabilities', 'snat']);
+/** host-local's own default data directory */
+export const HOST_LOCAL_DATA_DIR = '/var/lib/cni/networks';
+
+const onlyKeys = (o: Record<string, unknown>, keys: Set<string>) => Object.keys(o).every((k) => keys.has(k));
+
 /**
- * The built-in network as the native driver runs it; undefined when this config is not the
- * built-in one or uses what the driver does not do (IPv6, ranges): those stay on CNI.
+ * How the native driver runs `cfg`; undefined when the network uses what the driver does not do
+ * exactly as the plugins would (IPv6, several ranges, no default route, other plugins or keys):
+ * those stay on CNI. A config dir's network qualifies as the built-in one does: bridge (isGateway)
+ * with host-local (one IPv4 range, the default route), optionally followed by portmap.
  */
 export function nativeBridgeFor(cfg: LoadedConfig): NativeBridge | undefined {
-  if (cfg.source !== BUILTIN_SOURCE) return undefined;
   const [bridge, ...rest] = cfg.confList.plugins as Record<string, any>[];
   if (bridge?.type !== 'bridge' || bridge.isGateway !== true || bridge.ipam?.type !== 'host-local') return undefined;
+  if (!onlyKeys(bridge, BRIDGE_KEYS) || !onlyKeys(bridge.ipam, IPAM_KEYS)) return undefined;
+  if (bridge.mtu !== undefined && !(Number.isInteger(bridge.mtu) && bridge.mtu > 0)) return undefined;
+  if (bridge.bridge !== undefined && typeof bridge.bridge !== 'string') return undefined;
   const ranges = bridge.ipam.ranges as { subnet: string; gateway?: string; rangeStart?: string; rangeEnd?: string }[][] | undefined;
-  if (ranges?.length !== 1 || ranges[0].length !== 1 || ranges[0][0].rangeStart || ranges[0][0].rangeEnd) return undefined;
+  if (ranges?.length !== 1 || ranges[0].length !== 1 || !onlyKeys(ranges[0][0], new Set(['subnet', 'gateway']))) return undefined;
+  // berth-netns always adds the default route via the gateway: what host-local's routes say here
+  const routes = bridge.ipam.routes as { dst?: string; gw?: string }[] | undefined;
+  if (routes?.length !== 1 || routes[0].dst !== '0.0.0.0/0' || !onlyKeys(routes[0], new Set(['dst']))) return undefined;
   const subnet = parseIpv4Subnet(ranges[0][0].subnet);
-  if (!subnet || rest.some((p) => p.type !== 'portmap') || rest.length > 1) return undefined;
+  if (!subnet || rest.length > 1) return undefined;
+  const portmap = rest[0];
+  // without the portMappings capability portmap is given no ports: published ports would differ
+  if (portmap && (portmap.type !== 'portmap' || !onlyKeys(portmap, PORTMAP_KEYS) || portmap.capabilities?.portMappings !== true)) return undefined;
+  const dataDir = bridge.ipam.dataDir ?? HOST_LOCAL_DATA_DIR;
+  if (typeof dataDir !== 'string') return undefined;
   return {
-    network: cfg.confList.name, bridge: bridge.bridge, subnet: `${formatIpv4(subnet.network)}/${subnet.prefix}`, mtu: bridge.mtu,
+    // the bridge plugin's default bridge name
+    network: cfg.confList.name, bridge: bridge.bridge ?? 'cni0', subnet: `${formatIpv4(subnet.network)}/${subnet.prefix}`, mtu: bridge.mtu,
     hairpin: Boolean(bridge.hairpinMode), ipMasq: bridge.ipMasq === true,
     // portmap's snat defaults to on
-    hostPorts: rest.length ? { snat: rest[0].snat !== false } : undefined,
-    ipam: new HostLocalIpam(bridge.ipam.dataDir, cfg.confList.name, subnet, ranges[0][0].gateway),
+    hostPorts: portmap ? { snat: portmap.snat !== false } : undefined,
+    ipam: new HostLocalIpam(dataDir, cfg.confList.name, subnet, ranges[0][0].gateway),
     chained: { ...cfg.confList, plugins: rest as ConfList['plugins'] },
   };
 }

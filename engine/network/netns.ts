@@ -9,6 +9,7 @@ import path from 'node:path';
 import { alreadyExists, internal, invalidArgument } from '../../lib/errors.js';
 import { withLock } from '../../lib/file-lock.js';
 import { mount, umount2, MS, MNT_DETACH, SyscallError } from '../../native/ffi.js';
+import { runTool } from './run-tool.js';
 
 export const DEFAULT_NETNS_DIR = '/run/berth/netns';
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -78,13 +79,29 @@ export class NetnsStore {
 
   /** Create the namespace `id`; ALREADY_EXISTS if it is there. Returns its path. */
   create(id: string): string {
-    const p = this.prepare(id);
-    // A stale empty file (crash between create and mount) is reused; anything mounted is not.
-    fs.writeFileSync(p, '', { mode: 0o444 });
+    const p = this.placeholder(id);
     const r = spawnSync('unshare', [`--net=${p}`, 'true'], { encoding: 'utf8', timeout: 10_000 });
-    if (r.status !== 0 || !isMounted(p)) {
+    return this.created(p, r.status === 0 ? undefined : r.error?.message ?? (r.stderr.trim() || `unshare exit status ${r.status}`));
+  }
+
+  /** create() with the exec off the event loop (a daemon keeps serving meanwhile). */
+  async createAsync(id: string): Promise<string> {
+    const p = this.placeholder(id);
+    const why = await runTool('unshare', [`--net=${p}`, 'true'], { what: 'unshare', timeoutMs: 10_000 }).then(() => undefined, (e: Error) => e.message);
+    return this.created(p, why);
+  }
+
+  // A stale empty file (crash between create and mount) is reused; anything mounted is not.
+  private placeholder(id: string): string {
+    const p = this.prepare(id);
+    fs.writeFileSync(p, '', { mode: 0o444 });
+    return p;
+  }
+
+  private created(p: string, failure: string | undefined): string {
+    if (failure !== undefined || !isMounted(p)) {
       fs.rmSync(p, { force: true });
-      throw internal(`creating network namespace ${p} failed: ${r.error?.message ?? (r.stderr.trim() || `unshare exit status ${r.status}`)}`);
+      throw internal(`creating network namespace ${p} failed: ${failure ?? 'no namespace is mounted there'}`);
     }
     return p;
   }

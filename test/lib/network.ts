@@ -112,3 +112,29 @@ export async function httpdInNetns(netnsPath: string, webRoot: string, podIp: st
   }
   return { child, direct };
 }
+
+/** Until `link` is gone (a veth pair dies with its namespace in the kernel's netns cleanup, a moment later). */
+export async function linkGone(link: string): Promise<boolean> {
+  for (let i = 0; i < 100 && linkExists(link); i++) await new Promise((r) => setTimeout(r, 50));
+  return !linkExists(link);
+}
+
+/**
+ * The end of a native-driver network test: stops its listeners, tears down its ids, removes any namespace
+ * left, the bridge once its ports are gone, the nat chains it created, puts ip_forward back, and
+ * removes its work dir.
+ */
+export async function endNetworkTest(o: {
+  mgr: { teardownNetwork(id: string): Promise<void>; netns: { list(): string[]; remove(id: string): void; releaseDir(): boolean } };
+  ids: string[]; children: ChildProcess[]; bridge: string; chainsBefore: Set<string>; forwardBefore: string; work: string;
+}): Promise<void> {
+  for (const c of o.children.splice(0)) if (c.pid && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const id of o.ids) await o.mgr.teardownNetwork(id).catch((e) => console.error('teardown', id, e));
+  for (const id of o.mgr.netns.list()) o.mgr.netns.remove(id);
+  for (let i = 0; i < 100 && linkExists(o.bridge) && bridgePorts(o.bridge).length; i++) await new Promise((r) => setTimeout(r, 50));
+  if (linkExists(o.bridge)) run('ip', ['link', 'del', o.bridge]);
+  removePortmapChains(o.chainsBefore);
+  writeSysctl('net.ipv4.ip_forward', o.forwardBefore);
+  o.mgr.netns.releaseDir();
+  fs.rmSync(o.work, { recursive: true, force: true });
+}

@@ -112,7 +112,44 @@ test('the built-in network stays native with ipMasq on; its portmap becomes nati
   assert.equal(nb?.hostPorts, { snat: true });
   assert.is(nb?.subnet, '10.88.0.0/16');
   assert.is(nativeBridgeFor(cfg({}))?.ipMasq, false);
-  assert.is(nativeBridgeFor({ ...cfg({}), source: '/etc/berth/cni/net.d/10.conflist' }), undefined, 'a conf-dir network stays on CNI');
+});
+
+// A config dir's network runs natively only when the driver does exactly what the plugins would.
+test('a conf-dir bridge + host-local (+ portmap) network is native; anything the driver does not do stays on CNI', () => {
+  const bridge = (o: Record<string, unknown> = {}, ipam: Record<string, unknown> = {}) => ({
+    type: 'bridge', bridge: 'cri0', isGateway: true, ipMasq: false, hairpinMode: true,
+    ipam: { type: 'host-local', ranges: [[{ subnet: '10.99.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }], ...ipam }, ...o,
+  });
+  const portmap = (o: Record<string, unknown> = {}) => ({ type: 'portmap', capabilities: { portMappings: true }, snat: true, ...o });
+  const of = (...plugins: Record<string, unknown>[]) => nativeBridgeFor({ confList: { cniVersion: '1.0.0', name: 'cri', plugins } as never, source: '/etc/berth/cni/net.d/10.conflist' });
+  const nb = of(bridge(), portmap());
+  assert.ok(nb, 'critest\'s kind of network is native');
+  assert.is(nb?.bridge, 'cri0');
+  assert.is(nb?.subnet, '10.99.0.0/24');
+  assert.equal(nb?.hostPorts, { snat: true });
+  assert.is(nb?.ipam.dir, '/var/lib/cni/networks/cri', "host-local's default data dir");
+  assert.is(of(bridge({}, { dataDir: '/tmp/ipam' }))?.ipam.dir, '/tmp/ipam/cri');
+  assert.is(of(bridge({ bridge: undefined }))?.bridge, 'cni0', "the bridge plugin's default name");
+  assert.is(of(bridge(), portmap({ snat: false }))?.hostPorts?.snat, false);
+  assert.is(of(bridge({ mtu: 1400 }))?.mtu, 1400);
+  const cni: [string, Record<string, unknown>[]][] = [
+    ['no default route', [bridge({}, { routes: undefined })]],
+    ['a route of its own', [bridge({}, { routes: [{ dst: '10.0.0.0/8' }] })]],
+    ['a route with a gateway', [bridge({}, { routes: [{ dst: '0.0.0.0/0', gw: '10.99.0.254' }] })]],
+    ['a range start', [bridge({}, { ranges: [[{ subnet: '10.99.0.0/24', rangeStart: '10.99.0.10' }]] })]],
+    ['two ranges', [bridge({}, { ranges: [[{ subnet: '10.99.0.0/24' }], [{ subnet: '10.98.0.0/24' }]] })]],
+    ['IPv6', [bridge({}, { ranges: [[{ subnet: 'fd00::/64' }]] })]],
+    ['not the gateway', [bridge({ isGateway: false })]],
+    ['promiscMode', [bridge({ promiscMode: true })]],
+    ['a vlan', [bridge({ vlan: 10 })]],
+    ['another ipam', [bridge({ ipam: { type: 'dhcp' } })]],
+    ['portmap without the capability', [bridge(), portmap({ capabilities: undefined })]],
+    ['portmap conditions', [bridge(), portmap({ conditionsV4: ['-s', '1.2.3.4'] })]],
+    ['another plugin after bridge', [bridge(), { type: 'bandwidth' }]],
+    ['two plugins after bridge', [bridge(), portmap(), { type: 'firewall' }]],
+    ['macvlan', [{ type: 'macvlan', master: 'eth0', ipam: { type: 'host-local', ranges: [[{ subnet: '10.99.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] } }]],
+  ];
+  for (const [why, plugins] of cni) assert.is(of(...plugins.map((p) => JSON.parse(JSON.stringify(p)))), undefined, why);
 });
 
 test.run();
