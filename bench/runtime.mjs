@@ -4,6 +4,9 @@
 // berth-runtime runs twice: cold (the Node CLI, BERTH_RUNTIME_PLANNER=off) and as the thin client of a
 // resident planner this bench starts on a temporary socket for the run and stops afterwards.
 // Usage: node bench/runtime.mjs [runs]   (root)
+//   BERTH_BENCH_BASE=DIR  also runs the berth-runtime of another built checkout (DIR, e.g. the last
+//                         commit's: git archive HEAD | tar -x -C DIR, then build it) with a planner of
+//                         its own, side by side: before/after numbers from one run.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,9 +19,13 @@ const runs = Number(process.argv[2] ?? 30);
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const plannerDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-planner-'));
 const plannerSocket = path.join(plannerDir, 'planner.sock');
+const baseRepo = process.env.BERTH_BENCH_BASE;
+const baseSocket = path.join(plannerDir, 'base-planner.sock');
 const planner = spawn(path.join(repo, 'bin/berth-runtime-node'), ['planner', '--socket', plannerSocket], { stdio: ['ignore', 'ignore', 'inherit'] });
-for (let i = 0; i < 500 && !fs.existsSync(plannerSocket); i++) await new Promise((r) => setTimeout(r, 10));
+const basePlanner = baseRepo ? spawn(path.join(baseRepo, 'bin/berth-runtime-node'), ['planner', '--socket', baseSocket], { stdio: ['ignore', 'ignore', 'inherit'] }) : undefined;
+for (let i = 0; i < 500 && !(fs.existsSync(plannerSocket) && (!baseRepo || fs.existsSync(baseSocket))); i++) await new Promise((r) => setTimeout(r, 10));
 const runtimes = [
+  ...(baseRepo ? [{ name: 'base (planner)', root: 'berth-runtime-base', bin: path.join(baseRepo, 'bin/berth-runtime'), env: { BERTH_RUNTIME_PLANNER: baseSocket } }] : []),
   { name: 'berth-runtime', bin: path.join(repo, 'bin/berth-runtime'), env: { BERTH_RUNTIME_PLANNER: 'off' } },
   { name: 'berth-runtime (planner)', root: 'berth-runtime-planner', bin: path.join(repo, 'bin/berth-runtime'), env: { BERTH_RUNTIME_PLANNER: plannerSocket } },
   { name: 'runc', bin: 'runc' },
@@ -41,8 +48,20 @@ for (const r of [...runtimes]) {
   }
 }
 const times = Object.fromEntries(runtimes.map((r) => [r.name, []]));
+// Who runs right after whom matters on cgroup v1: the first cgroup.procs write after a quiet spell
+// waits for an RCU grace period (5-25 ms), one soon after another's does not. So every round runs the
+// runtimes in a new random order (a fixed or rotated order gives each the same predecessor every time),
+// and BERTH_BENCH_GAP_MS (default 0) puts a quiet spell before each run: with ~100 every run pays the
+// wait, as a lone `run` on a quiet host does.
+const gapMs = Number(process.env.BERTH_BENCH_GAP_MS ?? 0);
+const shuffled = (xs) => {
+  const a = [...xs];
+  for (let k = a.length - 1; k > 0; k--) { const j = Math.floor(Math.random() * (k + 1)); [a[k], a[j]] = [a[j], a[k]]; }
+  return a;
+};
 for (let i = 0; i < runs; i++) {
-  for (const r of runtimes) {
+  for (const r of shuffled(runtimes)) {
+    if (gapMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, gapMs);
     const id = `bench-${process.pid}-${i}`;
     times[r.name].push(timeRun(r.bin, cmd(r, 'run', '--bundle', bundle, id), optsOf(r)));
     // `run` without --detach deletes the container itself only for some runtimes: be sure.
@@ -50,7 +69,7 @@ for (let i = 0; i < runs; i++) {
   }
 }
 const base = median(times.runc ?? [1]);
-console.log(`runtime run /bin/true, median of ${runs} (ms), ratio to runc, peak RSS (KiB)`);
+console.log(`runtime run /bin/true, median of ${runs} (ms), ratio to runc, peak RSS (KiB); quiet spell before each run: ${gapMs} ms`);
 for (const r of runtimes) {
   const m = median(times[r.name]);
   // peakRssKiB runs the command with our environment: lend it this runtime's for the call.
@@ -64,19 +83,36 @@ for (const r of runtimes) {
 }
 // Where berth-runtime's time goes, median of 5 runs per phase. Cold (BERTH_TIMING marks of the Node CLI):
 // Node start, bundle read+validate, plan+clone, cgroups, init's setup, start, wait, delete. Through the
-// planner (the client's marks): connect, plan (request until berth-init is asked for: parse, validate,
-// build the plan), init (berth-init's clone, cgroups, hooks, rootfs until 'created'), start, wait, finish (delete).
-for (const r of runtimes.filter((x) => x.name.startsWith('berth-runtime'))) {
+// planner (the client's marks): connect, plan (request until berth-init is asked for), init (until
+// berth-init's parent exits: the container is created), start, wait, finish (delete). Then the create's
+// own line (runtime/op-timer.ts): its critical path, the cgroup work beside it (name@start=ms) and
+// berth-init's split (init-parent: before the clone; init: the container process until 'created').
+for (const r of runtimes.filter((x) => x.name.startsWith('berth-runtime') || x.name.startsWith('base'))) {
   const split = {};
+  const create = {};
+  const add = (into, k, v) => { if (k && Number.isFinite(Number(v))) (into[k] ??= []).push(Number(v)); };
   for (let i = 0; i < 5; i++) {
     const p = spawnSync(r.bin, cmd(r, 'run', '--bundle', bundle, `split-${process.pid}-${i}`), { encoding: 'utf8', ...optsOf(r, { BERTH_TIMING: '1' }) });
-    const line = (p.stderr.match(/^berth-timing: (.*)$/m) ?? [])[1] ?? '';
-    for (const kv of line.split(' ')) { const [k, v] = kv.split('='); if (k) (split[k] ??= []).push(Number(v)); }
+    for (const [, line] of p.stderr.matchAll(/^berth-timing: (.*)$/mg)) {
+      const m = /^runtime\.create \S+ (.*)$/.exec(line);
+      if (!m) { for (const kv of line.split(' ')) add(split, ...kv.split('=')); continue; }
+      for (const part of m[1].split(' | ')) {
+        const from = /^(init-parent|init): /.exec(part)?.[1];
+        for (const kv of part.replace(/^[\w-]+: /, '').split(' ')) {
+          const [k, v] = kv.split('=');
+          add(create, from ? `${from}.${k}` : k.replace(/@.*/, ''), v);
+        }
+      }
+    }
   }
-  console.log(`${r.name} time split (ms): ` + Object.entries(split).map(([k, v]) => `${k} ${median(v).toFixed(1)}`).join(', '));
+  const fmt = (o) => Object.entries(o).map(([k, v]) => `${k} ${median(v).toFixed(1)}`).join(', ');
+  console.log(`${r.name} time split (ms): ${fmt(split)}`);
+  console.log(`${r.name} create split (ms): ${fmt(create)}`);
 }
-planner.kill('SIGTERM');
-await new Promise((r) => planner.exitCode !== null ? r() : planner.once('exit', r));
+for (const p of [planner, basePlanner].filter(Boolean)) {
+  p.kill('SIGTERM');
+  await new Promise((r) => p.exitCode !== null ? r() : p.once('exit', r));
+}
 fs.rmSync(plannerDir, { recursive: true, force: true });
 fs.rmSync(bundle, { recursive: true, force: true });
 // every runtime used the same cgroup parent: remove what is left of it

@@ -9,15 +9,22 @@
  *
  * <syncfd> is a unix stream socket to Node (a child_process 'pipe', which libuv makes a
  * socketpair). Messages both ways: u32 length (LE, counts the type byte and payload), u8 type, payload.
- *   Node -> init: 'L' launch plan (format: runtime/plan/encode.ts), 'G' go (payload: state JSON
+ *   Node -> init: 'J' (create, optional, before the plan) cgroup dirs, NUL-separated: berth-init
+ *                 joins them itself before it clones (a lone cgroup2 dir: clones straight into it),
+ *                 so the container process is born inside;
+ *                 'L' launch plan (format: runtime/plan/encode.ts), 'G' go (payload: state JSON
  *                 for createContainer/startContainer hooks), 'A' abort.
- *   init -> Node: 'P' u32 pid (as seen by Node), 'C' created (create: set up, blocked on the
- *                 fifo), 'S' started (exec: execve succeeded), 'E' one line of error text.
+ *   init -> Node: 'I' u32 berth-init's own pid (create, first: Node may place it in the container's
+ *                 cgroups at once, so the clone that follows is born there), 'P' u32 pid (as seen
+ *                 by Node), 'C' created (create: set up, blocked on the fifo), 'S' started (exec:
+ *                 execve succeeded), 'E' one line of error text. With BERTH_TIMING set, 'P' and 'C'
+ *                 carry after their fixed part a text of "step=ms" pairs: where init's time went.
  *
- * create: the parent reads the plan, joins namespaces given by path (user first), clone()s the
- * child with the CLONE_NEW* flags (so CLONE_NEWPID makes it pid 1), writes uid/gid maps, reports
- * the pid and releases the child. The child waits for Node's go (Node places it in cgroups and runs
- * prestart/createRuntime hooks meanwhile), sets up the rootfs, devices, pivot_root, hostname,
+ * create: the parent reports its own pid, joins the container's cgroups when Node sends them (so
+ * the child is born in them), reads the plan, joins namespaces given by path (user first), clone()s
+ * the child with the CLONE_NEW* flags (so CLONE_NEWPID makes it pid 1), writes uid/gid maps, reports
+ * the pid and releases the child. The child waits for Node's go (Node checks its cgroups, applies the
+ * limits and runs prestart/createRuntime hooks meanwhile), sets up the rootfs, devices, pivot_root, hostname,
  * sysctls, console, reports 'C', tells the parent to exit (so the init reparents to the subreaper,
  * as with runc), then blocks opening exec.fifo for writing until `start` opens it for reading,
  * runs startContainer hooks, drops privileges, installs seccomp and execs the process.
@@ -63,6 +70,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "timing.h"
 
 #define PLAN_VERSION 1
 #define PLAN_MAX (64u << 20)
@@ -136,9 +145,31 @@ struct plan {
 
 static int sync_fd = -1;
 
+/* A cgroup v2 dir the clone goes straight into (clone3 with CLONE_INTO_CGROUP, as crun does): no
+   cgroup.procs write, so no wait for an RCU grace period. -1: berth-init joined by writing instead. */
+static int into_cgroup = -1;
+static char *into_cgroup_dir;
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+/* struct clone_args of <linux/sched.h> (kernel 5.7+), spelled out: that header clashes with <sched.h>. */
+struct clone3_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+/* ---- timing (BERTH_TIMING): "step=ms" pairs sent along with 'P' and 'C' ------------------------ */
+static struct timing tm;
+
+static void tmark(const char *name) { timing_mark(&tm, name); }
+
 /* ---- errors ---------------------------------------------------------------------------- */
 
 static void send_msg(int fd, char type, const void *data, uint32_t len);
+
+/* Set while Node may still send us the plan: a failure then keeps the socket open until Node closes it,
+   so its write of the plan cannot fail and take our error frame with it. */
+static int before_plan;
 
 static void fail_text(const char *text) {
   char line[4096];
@@ -147,6 +178,10 @@ static void fail_text(const char *text) {
   if ((size_t)n >= sizeof line) n = sizeof line - 1;
   if (sync_fd >= 0) send_msg(sync_fd, 'E', line, (uint32_t)n);
   else { line[n] = '\n'; (void)!write(2, line, n + 1); }
+  if (before_plan && sync_fd >= 0) {
+    char drain[4096];
+    while (read(sync_fd, drain, sizeof drain) > 0) {}
+  }
   _exit(1);
 }
 
@@ -1011,8 +1046,10 @@ static void sysctl_write(const struct kv *k) {
 
 static void child_create(struct plan *pl, int ready_fd, int created_fd, int console_fd, int fifo) {
   char c;
+  tm.len = 0; /* the parent's marks went with 'P' */
   if (read(ready_fd, &c, 1) != 1) _exit(1); /* the parent died before releasing us */
   close(ready_fd);
+  tmark("released");
   if (pl->clone_flags & CLONE_NEWUSER) {
     if (setresgid(0, 0, 0) < 0) die("setresgid 0 in the new user namespace (is gid 0 mapped?)");
     if (setresuid(0, 0, 0) < 0) die("setresuid 0 in the new user namespace (is uid 0 mapped?)");
@@ -1021,6 +1058,7 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   char t = recv_msg(sync_fd, &state, &state_len);
   if (t == 'A') _exit(1);
   if (t != 'G') fail("sync socket: expected go, got message '%c'", t);
+  tmark("wait-go");
 
   if (pl->unshare_cgroup && unshare(CLONE_NEWCGROUP) < 0) die("unshare cgroup namespace");
   if (setsid() < 0) die("setsid");
@@ -1053,7 +1091,9 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   for (size_t i = 0; i < pl->devices.n; i++) create_device(rootfd, &pl->devices.v[i], pl->bind_devices);
   if (pl->dev_symlinks) dev_symlinks(rootfd);
   close(rootfd);
+  tmark("rootfs");
   run_hooks("createContainer", &pl->hook_create, state, state_len);
+  if (pl->hook_create.n) tmark("hooks");
 
   /* Held across pivot_root: the fifo (opened by our parent) is reopened for writing through our fd
      table once started. */
@@ -1070,11 +1110,13 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   if (pl->domainname && setdomainname(pl->domainname, strlen(pl->domainname)) < 0) die("setdomainname %s", pl->domainname);
   if (pl->has_personality && personality(pl->personality) < 0) die("personality");
   apply_rlimits(pl);
+  tmark("pivot");
   if (pl->terminal) setup_console(console_fd, pl->rows, pl->cols);
   pl->exe = resolve_exec(pl);
   finalize_process(pl);
+  tmark("finalize");
 
-  send_msg(sync_fd, 'C', NULL, 0);
+  send_msg(sync_fd, 'C', tm.line, (uint32_t)tm.len);
   close(sync_fd);
   sync_fd = -1;
   (void)!write(created_fd, "c", 1);
@@ -1092,6 +1134,47 @@ static void child_create(struct plan *pl, int ready_fd, int created_fd, int cons
   exec_process(pl);
 }
 
+/* Join each cgroup dir of the NUL-separated list (this process: "0"), as runc joins its init before
+   it forks the container. On cgroup v1 the first such write after a quiet spell waits for an RCU
+   grace period; Node goes on planning meanwhile. */
+static void join_cgroup(const char *d) {
+  char path[PATH_MAX];
+  snprintf(path, sizeof path, "%s/cgroup.procs", d);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("join cgroup %s", d);
+  if (write(fd, "0", 1) != 1) die("join cgroup %s", d);
+  close(fd);
+}
+
+static void join_cgroups(char *dirs, uint32_t len) {
+  /* A lone cgroup2 dir (a pure v2 host): the clone itself goes in, and we stay out. */
+  struct statfs st;
+  if (strlen(dirs) + 1 >= len && statfs(dirs, &st) == 0 && st.f_type == CGROUP2_MAGIC) {
+    into_cgroup = open(dirs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (into_cgroup < 0) die("open cgroup %s", dirs);
+    into_cgroup_dir = dirs;
+    return;
+  }
+  for (char *d = dirs; d < dirs + len; d += strlen(d) + 1) if (*d) join_cgroup(d);
+}
+
+/* clone() with the namespace flags, into the cgroup when asked (falling back to joining it first
+   on a kernel without clone3 or CLONE_INTO_CGROUP). */
+static pid_t clone_container(uint64_t flags) {
+  if (into_cgroup >= 0) {
+    struct clone3_args a = { .flags = flags | CLONE_INTO_CGROUP, .exit_signal = SIGCHLD, .cgroup = (uint64_t)into_cgroup };
+    pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof a);
+    if (pid >= 0 || (errno != ENOSYS && errno != E2BIG)) {
+      if (pid > 0) tmark("clone-into-cgroup");
+      return pid;
+    }
+    join_cgroup(into_cgroup_dir);
+    close(into_cgroup);
+    into_cgroup = -1;
+  }
+  return (pid_t)syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
+}
+
 static int do_create(struct plan *pl) {
   if (!pl->rootfs || !pl->exec_fifo) fail("launch plan: create needs a rootfs and an exec fifo");
   int console_fd = -1;
@@ -1104,6 +1187,7 @@ static int do_create(struct plan *pl) {
   int fifo = open(pl->exec_fifo, O_PATH | O_CLOEXEC);
   if (fifo < 0) die("open exec fifo %s", pl->exec_fifo);
   join_namespaces(pl, 0);
+  if (pl->setns.n) tmark("setns");
   if (pl->time_offsets) {
     if (unshare(CLONE_NEWTIME) < 0) die("unshare time namespace");
     if (pl->time_offsets[0]) write_file("/proc/self/timens_offsets", pl->time_offsets, strlen(pl->time_offsets));
@@ -1111,8 +1195,9 @@ static int do_create(struct plan *pl) {
   int ready[2], created[2];
   if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(created, O_CLOEXEC) < 0) die("pipe");
   /* A raw clone behaves like fork here (no CLONE_VM); with CLONE_NEWPID the child is pid 1. */
-  pid_t pid = (pid_t)syscall(SYS_clone, (unsigned long)(pl->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+  pid_t pid = clone_container(pl->clone_flags);
   if (pid < 0) die("clone with namespace flags 0x%llx", (unsigned long long)pl->clone_flags);
+  tmark("clone");
   if (pid == 0) {
     close(ready[1]);
     close(created[0]);
@@ -1124,8 +1209,12 @@ static int do_create(struct plan *pl) {
   close(fifo);
   if (console_fd >= 0) close(console_fd);
   if (pl->clone_flags & CLONE_NEWUSER) write_id_maps(pid, pl);
+  char pmsg[4 + sizeof tm.line];
   uint32_t p = (uint32_t)pid;
-  send_msg(sync_fd, 'P', &p, 4);
+  memcpy(pmsg, &p, 4);
+  /* the line starts with a space: Node trims it */
+  memcpy(pmsg + 4, tm.line, tm.len);
+  send_msg(sync_fd, 'P', pmsg, 4 + (uint32_t)tm.len);
   if (write(ready[1], "r", 1) != 1) die("release the container process");
   close(ready[1]);
   close(sync_fd);
@@ -1244,14 +1333,28 @@ int main(int argc, char **argv) {
   }
   sync_fd = (int)fd;
   fcntl(sync_fd, F_SETFD, FD_CLOEXEC);
+  timing_init(&tm);
+  if (strcmp(argv[1], "create") == 0) {
+    uint32_t self = (uint32_t)getpid();
+    send_msg(sync_fd, 'I', &self, 4);
+  }
   /* Non-dumpable: processes in the container cannot open /proc/<us>/exe (or our fds) while we run
      inside their namespaces (CVE-2019-5736). execve() of the container process resets it. */
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("prctl PR_SET_DUMPABLE");
   char *buf; uint32_t len;
   char t = recv_msg(sync_fd, &buf, &len);
+  if (t == 'J' && strcmp(argv[1], "create") == 0) {
+    before_plan = 1;
+    join_cgroups(buf, len);
+    before_plan = 0;
+    tmark(into_cgroup >= 0 ? "cgroup-fd" : "join");
+    free(buf);
+    t = recv_msg(sync_fd, &buf, &len);
+  }
   if (t != 'L') fail("sync socket: expected a launch plan, got message '%c'", t);
   struct plan pl;
   parse_plan(&pl, (unsigned char *)buf, len);
+  tmark("plan");
   if (strcmp(argv[1], "create") == 0) {
     if (pl.mode != 1) fail("launch plan: not a create plan");
     return do_create(&pl);

@@ -34,6 +34,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "timing.h"
+
 #define DEFAULT_SOCKET "/run/berth-runtime/planner.sock"
 #define MAX_FRAME (64u << 20)
 /* the request's environment, strings with NULs: MAX_ENV_BYTES in runtime/planner/protocol.ts */
@@ -55,26 +57,12 @@ static struct { pid_t pid; int status; } reaped[MAX_KIDS];
 static pid_t waiting[MAX_KIDS];
 
 /* ---- timing (BERTH_TIMING) ---------------------------------------------------------------------- */
-static int timing;
-static double t_start, t_prev;
-static char tline[1024];
-static size_t tlen;
+static struct timing tm;
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static void mark(const char *name) {
-  if (!timing || tlen >= sizeof tline - 64) return;
-  double t = now_ms();
-  tlen += (size_t)snprintf(tline + tlen, sizeof tline - tlen, " %s=%.1f", name, t - t_prev);
-  t_prev = t;
-}
+static void mark(const char *name) { timing_mark(&tm, name); }
 
 static void timing_report(void) {
-  if (timing) fprintf(stderr, "berth-timing:%s total=%.1f\n", tline, now_ms() - t_start);
+  if (tm.on) fprintf(stderr, "berth-timing:%s total=%.1f\n", tm.line, timing_now_ms() - tm.start);
 }
 
 /* ---- helpers -------------------------------------------------------------------------------------- */
@@ -355,8 +343,7 @@ static int handle(char type, char *p, uint32_t len) {
 
 int main(int argc, char **argv) {
   orig_argv = argv;
-  timing = getenv("BERTH_TIMING") && *getenv("BERTH_TIMING");
-  t_start = t_prev = now_ms();
+  timing_init(&tm);
   sock_path = getenv("BERTH_RUNTIME_PLANNER");
   if (sock_path && !strcmp(sock_path, "off")) exec_node_cli();
   if (!sock_path || !*sock_path) sock_path = DEFAULT_SOCKET;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, failedPrecondition, internal, invalidArgument, type ErrorCode } from '../lib/errors.js';
 import { mkfifo, pidfdOpen, pidfdSendSignal, closeFd } from '../native/ffi.js';
-import { localHost, type InitLauncher } from './host.js';
+import { localHost, type InitLauncher, type Launched } from './host.js';
 import type { Spec, Process } from './spec/config-schema.js';
 import { buildCreatePlan, buildExecPlan, type SeccompProgram } from './plan/build.js';
 import { unexpected, type Frame } from './plan/sync-channel.js';
@@ -23,8 +23,12 @@ export interface CreateRequest {
   stdio?: [number, number, number]; // fds for the container's stdio; default: inherit ours
   /** Who runs berth-init (default: this process). */
   launcher?: InitLauncher;
+  /** berth-init, when the caller started it ahead of the plan (startCreateInit); else started here. */
+  init?: EarlyInit;
   /** init exists in its namespaces, before rootfs setup: cgroups + prestart/createRuntime hooks. Throwing aborts. */
   onPid(pid: number): Promise<void>;
+  /** berth-init's own time split ("step=ms" pairs), when BERTH_TIMING asked for it. */
+  onTiming?(from: 'init-parent' | 'init', split: string): void;
   /** State JSON given on stdin to the createContainer/startContainer hooks init runs. */
   hookState(pid: number): string;
 }
@@ -49,6 +53,48 @@ export interface ExecHandle {
 }
 
 export const EXEC_FIFO = 'exec.fifo';
+
+/**
+ * A berth-init for a create, started before its plan exists (it needs none of the bundle until then),
+ * and its own pid, its first message: the caller can place it in the container's cgroups while the
+ * plan is made, so the container process is born there.
+ */
+export interface EarlyInit {
+  launched: Promise<Launched>;
+  pid: Promise<number>;
+  /** Set by joinCgroups: the plan goes only after it. */
+  joining?: Promise<void>;
+}
+
+/**
+ * Have berth-init join these cgroup dirs itself (once `dirs` resolves: they exist), before its plan
+ * and so before it clones: the container process is born in them, and the join's wait in the kernel
+ * runs in berth-init while this process plans.
+ */
+export function joinCgroups(init: EarlyInit, dirs: Promise<string[]>): void {
+  init.joining = Promise.all([init.launched, dirs]).then(([l, ds]) => l.chan.send('J', ds.join('\0')));
+  init.joining.catch(() => {});
+}
+
+export function startCreateInit(launcher: InitLauncher | undefined, stdio: [number, number, number] | undefined, preserveFds: number): EarlyInit {
+  const launched = (launcher ?? localHost).launch('create', stdio, preserveFds);
+  const pid = launched.then(async ({ chan }) => expect(await chan.next(), 'I', "berth-init's pid").payload.readUInt32LE(0));
+  launched.catch(() => {});
+  pid.catch(() => {});
+  return { launched, pid };
+}
+
+/** End a berth-init that will never get its plan (the create failed first): it exits when its socket closes. */
+export async function abandonInit(init: EarlyInit): Promise<void> {
+  let l: Launched;
+  try {
+    l = await init.launched;
+  } catch {
+    return;
+  }
+  l.chan.close();
+  await l.exited;
+}
 
 // The errno text at the end of berth-init's line decides the code front ends see.
 function errorFromInit(line: string): BerthError {
@@ -93,18 +139,13 @@ async function killAndWait(pid: number, pidfd: number | undefined, timeoutMs = 5
   }
 }
 
-/**
- * Create the container's init: namespaces, rootfs, devices, console; returns once it is blocked on
- * <stateDir>/exec.fifo. On any failure nothing is left: the process is killed (taking its mount
- * namespace with it) and the fifo removed.
- */
-export async function createContainerProcess(req: CreateRequest): Promise<{ pid: number }> {
+/** The plan, and the exec fifo made for it. */
+function prepareCreate(req: CreateRequest, fifo: string): Buffer {
   if (!path.isAbsolute(req.bundle)) throw invalidArgument(`bundle ${req.bundle} must be an absolute path`);
   const plan = buildCreatePlan(req.spec, {
     bundle: req.bundle, stateDir: req.stateDir, consoleSocket: req.consoleSocket, noPivot: req.noPivot,
     noNewKeyring: req.noNewKeyring, preserveFds: req.preserveFds, seccomp: req.seccomp,
   });
-  const fifo = path.join(req.stateDir, EXEC_FIFO);
   fs.mkdirSync(req.stateDir, { recursive: true, mode: 0o711 });
   try { fs.unlinkSync(fifo); } catch { /* none yet */ }
   mkfifo(fifo, 0o622);
@@ -113,10 +154,28 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
   const root = (m?: readonly { containerID: number; hostID: number; size: number }[]) => m?.find((x) => x.containerID === 0)?.hostID;
   const ruid = root(req.spec.linux?.uidMappings), rgid = root(req.spec.linux?.gidMappings);
   if (ruid !== undefined || rgid !== undefined) fs.chownSync(fifo, ruid ?? 0, rgid ?? 0);
+  return plan;
+}
 
+/**
+ * Create the container's init: namespaces, rootfs, devices, console; returns once it is blocked on
+ * <stateDir>/exec.fifo. On any failure nothing is left: the process is killed (taking its mount
+ * namespace with it) and the fifo removed.
+ */
+export async function createContainerProcess(req: CreateRequest): Promise<{ pid: number }> {
+  const fifo = path.join(req.stateDir, EXEC_FIFO);
+  let plan: Buffer;
+  try {
+    plan = prepareCreate(req, fifo);
+  } catch (e) {
+    // A berth-init started ahead is ours from the first line: it must not wait for a plan forever.
+    if (req.init) await abandonInit(req.init);
+    throw e;
+  }
+  const init = req.init ?? startCreateInit(req.launcher, req.stdio, req.preserveFds ?? 0);
   let launched;
   try {
-    launched = await (req.launcher ?? localHost).launch('create', req.stdio, req.preserveFds ?? 0);
+    launched = await init.launched;
   } catch (e) {
     try { fs.unlinkSync(fifo); } catch { /* already gone */ }
     throw e;
@@ -125,8 +184,12 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
   let pid: number | undefined;
   let pidfd: number | undefined;
   try {
+    await init.joining;
     chan.send('L', plan);
-    pid = expect(await chan.next(), 'P', 'the container pid').payload.readUInt32LE(0);
+    await init.pid;
+    const p = expect(await chan.next(), 'P', 'the container pid');
+    pid = p.payload.readUInt32LE(0);
+    req.onTiming?.('init-parent', p.payload.subarray(4).toString('utf8').trim());
     pidfd = pidfdOpen(pid);
     try {
       await req.onPid(pid);
@@ -135,10 +198,14 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
       throw e;
     }
     chan.send('G', req.hookState(pid));
-    expect(await chan.next(), 'C', 'created');
+    const created = expect(await chan.next(), 'C', 'created');
+    req.onTiming?.('init', created.payload.toString('utf8').trim());
     await exited;
     return { pid };
   } catch (e) {
+    // berth-init may still wait for a message (the plan, when joining its cgroups failed here): the
+    // closed socket ends it.
+    chan.close();
     if (pid !== undefined) await killAndWait(pid, pidfd);
     await exited;
     try { fs.unlinkSync(fifo); } catch { /* already gone */ }
@@ -165,13 +232,15 @@ export async function startContainerProcess(stateDir: string, timeoutMs = 10_000
   try {
     const buf = Buffer.alloc(1);
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    for (let tries = 0; ; tries++) {
       let n = 0;
       try { n = fs.readSync(fd, buf, 0, 1, null); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; }
       if (n === 1) break;
-      // EOF: no writer (yet). The init opens its end as soon as ours is open, unless it is dead.
+      // EOF: no writer (yet); EAGAIN: its byte is not there yet. The init opens its end as soon as ours
+      // is open and writes at once, unless it is dead: look again at once a few times (a timer would
+      // add a millisecond to every start), then every millisecond until the deadline.
       if (Date.now() > deadline) throw failedPrecondition(`container init is not waiting on ${fifo} (did it exit?)`);
-      await new Promise((r) => setTimeout(r, 1));
+      await new Promise((r) => (tries < 200 ? setImmediate(r) : setTimeout(r, 1)));
     }
   } finally {
     fs.closeSync(fd);

@@ -115,3 +115,33 @@ export function v1Paths(cgPath: string, mounts = cgroupMounts()): Record<string,
 export function unifiedMount(mounts = cgroupMounts()): CgroupMount | undefined {
   return mounts.find((m) => m.version === 2 && m.mountpoint === '/sys/fs/cgroup') ?? mounts.find((m) => m.version === 2);
 }
+
+/**
+ * The cgroup dirs (in the mounted hierarchies) that process `pid` is in now, from /proc/<pid>/cgroup;
+ * empty when it is gone. Joining a dir it is already in would be a no-op that still costs a write.
+ */
+export function memberDirs(pid: number, mounts = cgroupMounts()): Set<string> {
+  const out = new Set<string>();
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const ctrls = m[1] ? m[1].split(',') : [];
+    const hier = ctrls.length
+      ? mounts.filter((x) => x.version === 1 && x.controllers.some((c) => ctrls.includes(c)))
+      : mounts.filter((x) => x.version === 2);
+    for (const h of hier) {
+      try {
+        out.add(dirInMount(h, m[2]));
+      } catch {
+        // outside what this mount shows: not one of ours
+      }
+    }
+  }
+  return out;
+}

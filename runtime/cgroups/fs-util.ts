@@ -39,11 +39,7 @@ export function writeCgroupFile(dir: string, file: string, value: string): void 
   try {
     fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      if (!fs.existsSync(dir)) throw notFound(`cgroup: ${dir} does not exist (not created yet, or already removed)`, e);
-      throw failedPrecondition(`cgroup: ${p} does not exist (is the ${file.split('.')[0]} controller available for this cgroup?)`, e);
-    }
-    throw fromErrno(e, `cgroup: opening ${p}`);
+    throw openError(e, dir, file);
   }
   try {
     fs.writeSync(fd, value);
@@ -51,6 +47,47 @@ export function writeCgroupFile(dir: string, file: string, value: string): void 
     throw fromErrno(e, `cgroup: writing ${JSON.stringify(value)} to ${p}`);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+/**
+ * writeCgroupFile on the libuv threadpool: for the writes that can block in the kernel (the first
+ * cgroup.procs write after a quiet spell waits for an RCU grace period, 5-25 ms here on v1), so the
+ * event loop keeps serving other calls meanwhile.
+ */
+export async function writeCgroupFileAsync(dir: string, file: string, value: string): Promise<void> {
+  const p = path.join(dir, file);
+  let fh: fs.promises.FileHandle;
+  try {
+    fh = await fs.promises.open(p, fs.constants.O_WRONLY | fs.constants.O_TRUNC);
+  } catch (e) {
+    throw openError(e, dir, file);
+  }
+  try {
+    await fh.write(value);
+  } catch (e) {
+    throw fromErrno(e, `cgroup: writing ${JSON.stringify(value)} to ${p}`);
+  } finally {
+    await fh.close();
+  }
+}
+
+function openError(e: unknown, dir: string, file: string): BerthError {
+  const p = path.join(dir, file);
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (!fs.existsSync(dir)) return notFound(`cgroup: ${dir} does not exist (not created yet, or already removed)`, e);
+    return failedPrecondition(`cgroup: ${p} does not exist (is the ${file.split('.')[0]} controller available for this cgroup?)`, e);
+  }
+  return fromErrno(e, `cgroup: opening ${p}`);
+}
+
+/** Join `pid` to the cgroup `dir` (its whole thread group), on the threadpool. */
+export async function joinCgroup(dir: string, pid: number): Promise<void> {
+  try {
+    await writeCgroupFileAsync(dir, 'cgroup.procs', String(pid));
+  } catch (e) {
+    if (errnoOf(e) === 'ESRCH') throw notFound(`cgroup: process ${pid} does not exist`, e);
+    throw e;
   }
 }
 
@@ -142,33 +179,32 @@ export function rmdirIfEmpty(dir: string): void {
   }
 }
 
-/** mkdir -p that reports which dirs it made (top-down), so destroy() can remove exactly those. */
-export function mkdirTracked(dir: string): string[] {
-  const made: string[] = [];
-  const missing: string[] = [];
-  let d = dir;
-  while (!fs.existsSync(d)) {
-    missing.unshift(d);
-    const up = path.dirname(d);
-    if (up === d) break;
-    d = up;
-  }
-  for (const m of missing) {
-    // Another container's destroy may remove a shared parent between our checks: retry once.
-    for (let attempt = 0; ; attempt++) {
+/**
+ * mkdir -p that reports which dirs it made (top-down), so destroy() can remove exactly those; on the
+ * threadpool (a cgroup mkdir can wait on the kernel's cgroup mutex while other cgroups are released).
+ * The leaf is tried first: its parent usually exists, and then that is the only call.
+ */
+export async function mkdirTracked(dir: string): Promise<string[]> {
+  // Another container's destroy may remove a shared parent between our calls: retry a few times.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.promises.mkdir(dir);
+      return [dir];
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return [];
+      const up = path.dirname(dir);
+      if (code !== 'ENOENT' || up === dir || attempt >= 3) throw fromErrno(e, `cgroup: creating ${dir}`);
+      const made = await mkdirTracked(up);
       try {
-        fs.mkdirSync(m);
-        made.push(m);
-        break;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EEXIST') break;
-        if (code === 'ENOENT' && attempt < 3) { fs.mkdirSync(path.dirname(m), { recursive: true }); continue; }
-        throw fromErrno(e, `cgroup: creating ${m}`);
+        await fs.promises.mkdir(dir);
+        return [...made, dir];
+      } catch (e2) {
+        if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return made;
+        if ((e2 as NodeJS.ErrnoException).code !== 'ENOENT') throw fromErrno(e2, `cgroup: creating ${dir}`);
       }
     }
   }
-  return made;
 }
 
 /** A clearer error for cpuset values the kernel refuses: name what the parent actually offers. */

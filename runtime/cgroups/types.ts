@@ -51,8 +51,9 @@ export interface CgroupManager {
   /** v1: controller -> absolute dir (plus `unified` on a hybrid host); v2: { unified: dir }. */
   paths(): Record<string, string>;
   /** mkdir every dir (idempotent); v1 cpuset gets cpus/mems from its parent. */
-  create(): void;
-  addProcess(pid: number): void;
+  create(): Promise<void>;
+  /** Move the process (its whole thread group) in; on the threadpool, as the write can wait on the kernel. */
+  addProcess(pid: number): Promise<void>;
   /** Apply (or update) limits; undefined applies nothing. */
   apply(resources: LinuxResources | undefined): void;
   freeze(): Promise<void>;

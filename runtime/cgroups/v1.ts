@@ -2,10 +2,11 @@
 // only groups processes there, as runc does).
 import fs from 'node:fs';
 import path from 'node:path';
-import { BerthError, failedPrecondition, invalidArgument, notFound, unavailable } from '../../lib/errors.js';
+import { BerthError, failedPrecondition, invalidArgument, unavailable } from '../../lib/errors.js';
 import type { LinuxResources } from '../spec/resources-schema.js';
+import { memberDirs } from './cgroup-path.js';
 import { signalAll } from './freeze-kill.js';
-import { cpusetError, errnoOf, mkdirTracked, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, sleepSync, writeCgroupFile } from './fs-util.js';
+import { cpusetError, errnoOf, joinCgroup, mkdirTracked, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, sleepSync, writeCgroupFile } from './fs-util.js';
 import { statsV1 } from './stats.js';
 import type { CgroupManager, CgroupStats } from './types.js';
 import { v1Writes, type V1Write } from './v1-resources.js';
@@ -25,8 +26,9 @@ export class V1Manager implements CgroupManager {
     return [...new Set(Object.values(this.dirs))];
   }
 
-  create(): void {
-    for (const d of this.uniqueDirs()) this.made.push(...mkdirTracked(d));
+  async create(): Promise<void> {
+    // One hierarchy's mkdir does not wait for another's.
+    for (const made of await Promise.all(this.uniqueDirs().map((d) => mkdirTracked(d)))) this.made.push(...made);
     if (this.dirs.cpuset) this.inheritCpuset(this.dirs.cpuset);
   }
 
@@ -41,15 +43,11 @@ export class V1Manager implements CgroupManager {
     }
   }
 
-  addProcess(pid: number): void {
-    for (const d of this.uniqueDirs()) {
-      try {
-        writeCgroupFile(d, 'cgroup.procs', String(pid));
-      } catch (e) {
-        if (errnoOf(e) === 'ESRCH') throw notFound(`cgroup: process ${pid} does not exist`, e);
-        throw e;
-      }
-    }
+  async addProcess(pid: number): Promise<void> {
+    // In turn: the first write waits for the grace period, the others then find it passed. A process
+    // forked by one already inside (berth-init's clone) needs none.
+    const inside = memberDirs(pid);
+    for (const d of this.uniqueDirs()) if (!inside.has(d)) await joinCgroup(d, pid);
   }
 
   apply(resources: LinuxResources | undefined): void {

@@ -2,11 +2,12 @@
 // through an attached BPF program, freezing via cgroup.freeze, SIGKILL via cgroup.kill.
 import fs from 'node:fs';
 import path from 'node:path';
-import { BerthError, failedPrecondition, notFound, unavailable } from '../../lib/errors.js';
+import { BerthError, failedPrecondition, unavailable } from '../../lib/errors.js';
 import type { LinuxResources } from '../spec/resources-schema.js';
 import { setDeviceFilter } from './bpf-device.js';
+import { memberDirs } from './cgroup-path.js';
 import { signalAll } from './freeze-kill.js';
-import { cpusetError, errnoOf, mkdirTracked, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, writeCgroupFile } from './fs-util.js';
+import { cpusetError, joinCgroup, mkdirTracked, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, writeCgroupFile } from './fs-util.js';
 import { statsV2 } from './stats.js';
 import type { CgroupManager, CgroupStats } from './types.js';
 import { v2Writes } from './v2-resources.js';
@@ -22,8 +23,8 @@ export class V2Manager implements CgroupManager {
     return { unified: this.dir };
   }
 
-  create(): void {
-    this.made.push(...mkdirTracked(this.dir));
+  async create(): Promise<void> {
+    this.made.push(...(await mkdirTracked(this.dir)));
     this.enableControllers();
   }
 
@@ -51,13 +52,8 @@ export class V2Manager implements CgroupManager {
     }
   }
 
-  addProcess(pid: number): void {
-    try {
-      writeCgroupFile(this.dir, 'cgroup.procs', String(pid));
-    } catch (e) {
-      if (errnoOf(e) === 'ESRCH') throw notFound(`cgroup: process ${pid} does not exist`, e);
-      throw e;
-    }
+  async addProcess(pid: number): Promise<void> {
+    if (!memberDirs(pid).has(this.dir)) await joinCgroup(this.dir, pid);
   }
 
   apply(resources: LinuxResources | undefined): void {

@@ -109,7 +109,7 @@ export async function main(argv: string[], io: CliIO): Promise<number> {
       if (typeof v === 'string' && v !== '' && v !== '-') p.flags[f] = path.resolve(io.cwd, v);
     }
     if (command.flags.some((f) => f.name === 'bundle') && !p.flags.bundle) p.flags.bundle = io.cwd;
-    const rt = openRuntime({ root: path.resolve(io.cwd, globals.root), warn: logger.warn, debug: logger.debug, host: io.host, env: io.env });
+    const rt = openRuntime({ root: path.resolve(io.cwd, globals.root), warn: logger.warn, debug: logger.debug, host: io.host, env: io.env, err: io.err });
     return await command.run({ rt, flags: p.flags, args: p.rest, globals, logger, io });
   } catch (e) {
     if (e instanceof NeedsLocalCli) throw e;

@@ -12,6 +12,8 @@ export interface RuntimeOptions {
   host?: ProcessHost;
   /** The caller's environment, for hooks without `env` (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /** The caller's stderr, for BERTH_TIMING lines (default: this process's). */
+  err?: (text: string) => void;
 }
 
 export interface Runtime {
@@ -20,6 +22,7 @@ export interface Runtime {
   debug(msg: string): void;
   host?: ProcessHost;
   env: NodeJS.ProcessEnv;
+  err(text: string): void;
 }
 
 export function openRuntime(opts: RuntimeOptions = {}): Runtime {
@@ -29,5 +32,6 @@ export function openRuntime(opts: RuntimeOptions = {}): Runtime {
     debug: opts.debug ?? (() => {}),
     host: opts.host,
     env: opts.env ?? process.env,
+    err: opts.err ?? ((t) => { process.stderr.write(t); }),
   };
 }

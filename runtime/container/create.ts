@@ -7,9 +7,10 @@ import { readBundle } from './bundle.js';
 import type { Runtime } from './context.js';
 import { containerCgroup, type ContainerCgroup } from './cgroup.js';
 import { destroyContainer } from './destroy.js';
-import { resourcesWithDevices } from './devices.js';
 import { reapIfStale } from './load.js';
 import { mark } from '../../lib/timing.js';
+import { opTimer, type OpTimer } from '../op-timer.js';
+import type { EarlyInit } from '../launch.js';
 
 export interface CreateOptions {
   id: string;
@@ -25,8 +26,26 @@ export interface CreateOptions {
 
 export async function createContainer(rt: Runtime, opts: CreateOptions): Promise<ContainerRecord> {
   const id = validateId(opts.id);
+  // A process that times itself (the Node CLI; an engine hosting the planner) prints to its own stderr,
+  // where its other lines go; a resident planner to its caller's (the thin client's).
+  const tm = opTimer(rt.env, 'create', id, process.env.BERTH_TIMING ? (t) => { process.stderr.write(t); } : rt.err);
+  const launch = await import('../launch.js');
+  // berth-init starts while the bundle is read and the cgroup made: it needs neither until its plan.
+  const init = launch.startCreateInit(rt.host, opts.stdio, opts.preserveFds ?? 0);
+  let handedOver = false;
+  // Until createContainerProcess owns berth-init, ending it is ours (and comes before removing a cgroup it may be in).
+  const abandon = () => (handedOver ? Promise.resolve() : launch.abandonInit(init));
+  try {
+    return await create(rt, opts, id, tm, launch, init, () => { handedOver = true; }, abandon);
+  } finally {
+    await abandon();
+  }
+}
+
+async function create(rt: Runtime, opts: CreateOptions, id: string, tm: OpTimer, launch: typeof import('../launch.js'), init: EarlyInit, handOver: () => void, abandon: () => Promise<void>): Promise<ContainerRecord> {
   const { dir: bundle, spec } = await readBundle(opts.bundle);
   mark('read-bundle');
+  tm.mark('read-bundle');
   const lock = await claimId(rt, id);
   const rec: ContainerRecord = {
     ociVersion: OCI_VERSION,
@@ -44,11 +63,25 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
     config: spec,
   };
   let cg: ContainerCgroup | undefined;
+  // Settles once the mkdir begun beside the launch is over, whatever its outcome.
+  let settled: Promise<void> = Promise.resolve();
   try {
+    // The cgroup is recorded before it is made, so a cleanup after a crash finds it; it is made while
+    // berth-init starts and plans (no pid is needed for that), on the threadpool.
+    cg = await containerCgroup(rec);
+    rec.cgroupPaths = cg.paths();
     rt.store.write(rec);
+    const made = tm.span('cgroup-mkdir', cg.create());
+    settled = made.then(() => {}, () => {});
+    // berth-init joins the cgroups itself before it clones, so the container process is born in them
+    // (runc joins its init first too). On v1 the first cgroup.procs write after a quiet spell waits
+    // for an RCU grace period (5-25 ms here): in berth-init, that wait overlaps with our planning.
+    const dirs = [...new Set(Object.values(rec.cgroupPaths))];
+    launch.joinCgroups(init, made.then(() => dirs));
     const seccomp = spec.linux?.seccomp ? await compile(spec.linux.seccomp, rt.store.root) : undefined;
-    const { createContainerProcess } = await import('../launch.js');
-    const { pid } = await createContainerProcess({
+    tm.mark('state+seccomp');
+    handOver();
+    const { pid } = await launch.createContainerProcess({
       id,
       bundle,
       spec,
@@ -60,29 +93,33 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
       seccomp,
       stdio: opts.stdio,
       launcher: rt.host,
+      init,
       onPid: async (pid: number) => {
-        // Record the pid and cgroup before touching anything, so a cleanup after a crash finds them.
+        // Record the pid before anything else, so a cleanup after a crash finds it.
         mark('plan+clone');
+        tm.mark('plan+clone');
         rec.pid = pid;
         rec.initStartTime = procStat(pid)?.startTime ?? '';
-        cg = await containerCgroup(rec);
-        rec.cgroupPaths = cg.paths();
         rt.store.write(rec);
-        await cg.create();
-        await cg.addProcess(pid);
+        // Nothing runs in the container before our go. Born inside, it needs no write: this checks.
+        await cg!.addProcess(pid);
+        tm.mark('join-check');
         // runc's rule: the config's device rules, then the standard devices every container needs
         // (null, zero, tty, ptmx...) and the device nodes the config creates, so init can mknod them.
         const { containerDeviceRules } = await import('../cgroups/index.js');
         const res = spec.linux?.resources;
-        if (res) await cg.apply({ ...res, ...(res.devices ? { devices: containerDeviceRules(res.devices, spec.linux?.devices ?? []) } : {}) });
+        if (res) await cg!.apply({ ...res, ...(res.devices ? { devices: containerDeviceRules(res.devices, spec.linux?.devices ?? []) } : {}) });
         mark('cgroups');
+        tm.mark('limits');
         // Lifecycle steps 3-5 and 7 come after step 2, so these hooks see 'created' (runtime-spec
         // runtime.md#state; runtime-tools hooks_stdin checks it; crun agrees, runc says 'creating').
         const state = ociState(rec, 'created');
         // prestart is deprecated but still in the spec; it runs right before createRuntime, as in runc.
         await runHooks('prestart', spec.hooks, state, rt.warn, rt.env);
         await runHooks('createRuntime', spec.hooks, state, rt.warn, rt.env);
+        if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) tm.mark('hooks');
       },
+      onTiming: (from, split) => tm.note(from, split),
       hookState: (pid: number) => JSON.stringify(ociState({ ...rec, pid }, 'created')),
     });
     if (rec.pid !== pid) {
@@ -90,12 +127,18 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
       rec.initStartTime = procStat(pid)?.startTime ?? '';
     }
     mark('init-setup');
+    tm.mark('init-setup');
     rec.phase = 'created';
     rt.store.write(rec);
     if (opts.pidFile) writeFileAtomic(opts.pidFile, String(pid));
+    tm.mark('state');
+    tm.end();
     return rec;
   } catch (e) {
-    // Spec lifecycle: a failed create destroys what it made and then runs poststop.
+    // Spec lifecycle: a failed create destroys what it made and then runs poststop. A mkdir still in
+    // flight, or a berth-init that joined the cgroup and waits for its plan, would race the removal.
+    await abandon();
+    await settled;
     try {
       if (cg) rec.cgroupPaths = cg.paths();
       await destroyContainer(rt, rec, { poststop: true });

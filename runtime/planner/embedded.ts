@@ -30,6 +30,9 @@ async function start(stateDir: string, log?: (msg: string) => void): Promise<str
   planner.unref();
   process.once('exit', () => { try { fs.unlinkSync(planner.socket); } catch { /* gone */ } });
   process.env.BERTH_RUNTIME_PLANNER = planner.socket;
+  // Right after this the engine starts a monitor, whose runtime client connects ~10 ms later: time
+  // enough to pay the first validation before the first create needs it.
+  setImmediate(() => { void import('../container/bundle.js').then((m) => m.warmBundleReader()).catch(() => {}); });
   return planner.socket;
 }
 

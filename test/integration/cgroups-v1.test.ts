@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { cgroupManagerFor, cgroupManagerFromPaths, detectCgroupMode, type CgroupManager } from '../../runtime/cgroups/index.js';
+import { memberDirs } from '../../runtime/cgroups/cgroup-path.js';
 import type { LinuxResources } from '../../runtime/spec/resources-schema.js';
 import { isRoot, skip } from '../lib/harness.js';
 import { cpuTicks, go, leftovers, removeTestParents, sleepMs, spawnGated, testCgroupParent, waitExit } from '../lib/cgroups.js';
@@ -15,18 +16,18 @@ const managers: CgroupManager[] = [];
 const children: ChildProcess[] = [];
 let n = 0;
 
-function mgr(resources?: LinuxResources): CgroupManager {
+async function mgr(resources?: LinuxResources): Promise<CgroupManager> {
   const m = cgroupManagerFor({ id: `t${++n}`, cgroupsPath: `${PARENT}/t${n}`, mode: 'v1' });
   managers.push(m);
-  m.create();
+  await m.create();
   m.apply(resources);
   return m;
 }
 
-function gated(m: CgroupManager, script: string): ChildProcess {
+async function gated(m: CgroupManager, script: string): Promise<ChildProcess> {
   const c = spawnGated(script);
   children.push(c);
-  m.addProcess(c.pid!);
+  await m.addProcess(c.pid!);
   return c;
 }
 
@@ -44,14 +45,19 @@ function t(name: string, fn: () => Promise<void> | void) {
 }
 
 t('create makes every controller dir (cpuset inherits cpus/mems), destroy removes them all', async () => {
-  const m = mgr();
+  const m = await mgr();
   const p = m.paths();
   for (const c of ['memory', 'pids', 'cpu', 'freezer', 'devices', 'cpuset']) assert.ok(fs.existsSync(p[c]!), `${c} dir missing`);
   if (mode === 'hybrid') assert.ok(fs.existsSync(p.unified!), 'hybrid host: cgroup2 dir joins too');
   assert.is(fs.readFileSync(`${p.cpuset}/cpuset.cpus`, 'utf8').trim(), fs.readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8').trim());
-  const c = gated(m, 'sleep 30');
+  assert.not.ok([...new Set(Object.values(p))].some((d) => memberDirs(process.pid).has(d)), 'we are in none of them');
+  const c = await gated(m, 'sleep 30');
   assert.equal(m.pids(), [c.pid]);
   if (mode === 'hybrid') assert.match(fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8'), new RegExp(`^0::${PARENT}/t1$`, 'm'));
+  // What addProcess reads to skip the dirs a process is already in: every one of them, now.
+  for (const d of new Set(Object.values(p))) assert.ok(memberDirs(c.pid!).has(d), `${d} seen as joined`);
+  await m.addProcess(c.pid!); // a second join is a no-op
+  assert.equal(m.pids(), [c.pid]);
   m.killAll(9);
   await waitExit(c);
   await m.destroy();
@@ -61,8 +67,8 @@ t('create makes every controller dir (cpuset inherits cpus/mems), destroy remove
 });
 
 t('pids.max stops forks', async () => {
-  const m = mgr({ pids: { limit: 4 } });
-  const c = gated(m, 'ok=0; for i in 1 2 3 4 5 6 7 8; do sleep 5 & [ $? = 0 ] && ok=$((ok+1)); done; echo started; kill $(jobs -p) 2>/dev/null; exit 0');
+  const m = await mgr({ pids: { limit: 4 } });
+  const c = await gated(m, 'ok=0; for i in 1 2 3 4 5 6 7 8; do sleep 5 & [ $? = 0 ] && ok=$((ok+1)); done; echo started; kill $(jobs -p) 2>/dev/null; exit 0');
   go(c);
   const r = await waitExit(c);
   assert.match(r.err, /fork|Resource temporarily unavailable/i, `stderr: ${r.err}`);
@@ -70,9 +76,9 @@ t('pids.max stops forks', async () => {
 });
 
 t('memory limit triggers the OOM killer and oomKillCount sees it', async () => {
-  const m = mgr({ memory: { limit: 32 << 20, swap: 32 << 20 } });
+  const m = await mgr({ memory: { limit: 32 << 20, swap: 32 << 20 } });
   assert.is(m.oomKillCount(), 0);
-  const c = gated(m, 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#x}');
+  const c = await gated(m, 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#x}');
   go(c);
   const r = await waitExit(c, 60_000);
   assert.not.match(r.out, /survived/);
@@ -83,8 +89,8 @@ t('memory limit triggers the OOM killer and oomKillCount sees it', async () => {
 });
 
 t('cpu quota throttles a busy loop (cpu.stat nr_throttled)', async () => {
-  const m = mgr({ cpu: { quota: 10000, period: 100000, shares: 512 } });
-  const c = gated(m, 'while :; do :; done');
+  const m = await mgr({ cpu: { quota: 10000, period: 100000, shares: 512 } });
+  const c = await gated(m, 'while :; do :; done');
   go(c);
   const t0 = cpuTicks(c.pid!);
   await sleepMs(800);
@@ -98,8 +104,8 @@ t('cpu quota throttles a busy loop (cpu.stat nr_throttled)', async () => {
 });
 
 t('freeze stops progress, thaw resumes it', async () => {
-  const m = mgr();
-  const c = gated(m, 'while :; do :; done');
+  const m = await mgr();
+  const c = await gated(m, 'while :; do :; done');
   go(c);
   await sleepMs(50);
   await m.freeze();
@@ -116,8 +122,8 @@ t('freeze stops progress, thaw resumes it', async () => {
 });
 
 t('killAll signals every process, also forked ones', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 60 & sleep 60 & sleep 60 & wait');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 60 & sleep 60 & sleep 60 & wait');
   go(c);
   for (let i = 0; i < 100 && m.pids().length < 4; i++) await sleepMs(10);
   assert.is(m.pids().length, 4);
@@ -129,8 +135,8 @@ t('killAll signals every process, also forked ones', async () => {
 });
 
 t('killAll on a frozen cgroup keeps it frozen (SIGKILL still lands)', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 60');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 60');
   await m.freeze();
   m.killAll(9);
   assert.ok(m.isFrozen());
@@ -140,15 +146,15 @@ t('killAll on a frozen cgroup keeps it frozen (SIGKILL still lands)', async () =
 });
 
 t('devices: deny all blocks /dev/null, an allow rule lets it through', async () => {
-  const deny = mgr({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] });
-  const c1 = gated(deny, 'echo hi > /dev/null && echo opened');
+  const deny = await mgr({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] });
+  const c1 = await gated(deny, 'echo hi > /dev/null && echo opened');
   go(c1);
   const r1 = await waitExit(c1);
   assert.not.match(r1.out, /opened/);
   assert.match(r1.err, /not permitted|denied/i);
 
-  const allow = mgr({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }] });
-  const c2 = gated(allow, 'echo hi > /dev/null && echo opened');
+  const allow = await mgr({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }] });
+  const c2 = await gated(allow, 'echo hi > /dev/null && echo opened');
   go(c2);
   assert.match((await waitExit(c2)).out, /opened/);
   assert.match(fs.readFileSync(`${allow.paths().devices}/devices.list`, 'utf8'), /^c 1:3 rw$/m);
@@ -156,8 +162,8 @@ t('devices: deny all blocks /dev/null, an allow rule lets it through', async () 
 
 t('devices update keeps access that stays allowed (no blanket reset of a running container)', async () => {
   const base = [{ allow: false, access: 'rwm' }, { allow: true, type: 'c' as const, major: 1, minor: 3, access: 'rwm' }];
-  const m = mgr({ devices: base });
-  const c = gated(m, 'i=0; while [ $i -lt 3000 ]; do echo x > /dev/null || { echo FAILED; exit 1; }; i=$((i+1)); done; echo done');
+  const m = await mgr({ devices: base });
+  const c = await gated(m, 'i=0; while [ $i -lt 3000 ]; do echo x > /dev/null || { echo FAILED; exit 1; }; i=$((i+1)); done; echo done');
   go(c);
   for (let i = 0; i < 20; i++) {
     m.apply({ devices: [...base, { allow: true, type: 'c', major: 1, minor: 5, access: 'r' }] });
@@ -170,8 +176,8 @@ t('devices update keeps access that stays allowed (no blanket reset of a running
 });
 
 t('destroy refuses (after retrying) while processes remain, naming them', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 60');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 60');
   try { await m.destroy(); assert.unreachable('destroyed a populated cgroup'); } catch (e) {
     assert.is((e as { code: string }).code, 'FAILED_PRECONDITION');
     assert.match(String(e), new RegExp(`pids ${c.pid}`));
@@ -183,7 +189,7 @@ t('destroy refuses (after retrying) while processes remain, naming them', async 
 });
 
 t('update raises memory+swap in the right order; cpu.shares out of range is refused', async () => {
-  const m = mgr({ memory: { limit: 32 << 20, swap: 32 << 20 } });
+  const m = await mgr({ memory: { limit: 32 << 20, swap: 32 << 20 } });
   m.apply({ memory: { limit: 64 << 20, swap: 64 << 20 } });
   assert.is(fs.readFileSync(`${m.paths().memory}/memory.limit_in_bytes`, 'utf8').trim(), String(64 << 20));
   m.apply({ memory: { limit: 16 << 20, swap: 16 << 20 } });
@@ -194,8 +200,8 @@ t('update raises memory+swap in the right order; cpu.shares out of range is refu
 });
 
 t('re-open from saved paths: same cgroup, refuses paths outside cgroupfs', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 60');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 60');
   const again = cgroupManagerFromPaths(m.paths());
   assert.is(again.version, 1);
   assert.equal(again.pids(), [c.pid]);

@@ -18,18 +18,18 @@ const managers: CgroupManager[] = [];
 const children: ChildProcess[] = [];
 let n = 0;
 
-function mgr(cgroupsPath?: string): CgroupManager {
+async function mgr(cgroupsPath?: string): Promise<CgroupManager> {
   const id = `c${++n}`;
   const m = cgroupManagerFor({ id, cgroupsPath: cgroupsPath ?? `/${id}`, mode: 'v2', unifiedRoot: ROOT });
   managers.push(m);
-  m.create();
+  await m.create();
   return m;
 }
 
-function gated(m: CgroupManager, script: string): ChildProcess {
+async function gated(m: CgroupManager, script: string): Promise<ChildProcess> {
   const c = spawnGated(script);
   children.push(c);
-  m.addProcess(c.pid!);
+  await m.addProcess(c.pid!);
   return c;
 }
 
@@ -50,11 +50,11 @@ function t(name: string, fn: () => Promise<void> | void) {
 }
 
 t('create nests, addProcess joins, populated follows, destroy removes what it made', async () => {
-  const m = mgr('/pod/ctr');
+  const m = await mgr('/pod/ctr');
   const dir = m.paths().unified!;
   assert.is(dir, `${ROOT}/pod/ctr`);
   assert.is(m.version, 2);
-  const c = gated(m, 'sleep 60');
+  const c = await gated(m, 'sleep 60');
   assert.equal(m.pids(), [c.pid]);
   assert.is(events(m).populated, '1');
   assert.match(fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8'), /^0::\/berth-test-v2core-\d+\/pod\/ctr$/m);
@@ -67,7 +67,7 @@ t('create nests, addProcess joins, populated follows, destroy removes what it ma
 });
 
 t('destroy removes sub-cgroups a container made itself', async () => {
-  const m = mgr();
+  const m = await mgr();
   fs.mkdirSync(`${m.paths().unified}/inner/deeper`, { recursive: true });
   const c = spawnGated('sleep 60');
   children.push(c);
@@ -80,8 +80,8 @@ t('destroy removes sub-cgroups a container made itself', async () => {
 });
 
 t('freeze / thaw through cgroup.freeze and cgroup.events', async () => {
-  const m = mgr();
-  const c = gated(m, 'while :; do :; done');
+  const m = await mgr();
+  const c = await gated(m, 'while :; do :; done');
   go(c);
   await sleepMs(50);
   await m.freeze();
@@ -99,8 +99,8 @@ t('freeze / thaw through cgroup.freeze and cgroup.events', async () => {
 });
 
 t('cgroup.kill kills every process, SIGTERM goes to each pid', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 60 & sleep 60 & wait');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 60 & sleep 60 & wait');
   go(c);
   for (let i = 0; i < 100 && m.pids().length < 3; i++) await sleepMs(10);
   assert.is(m.pids().length, 3);
@@ -109,18 +109,18 @@ t('cgroup.kill kills every process, SIGTERM goes to each pid', async () => {
   for (let i = 0; i < 100 && events(m).populated !== '0'; i++) await sleepMs(10);
   assert.is(events(m).populated, '0');
 
-  const m2 = mgr();
-  const c2 = gated(m2, 'sleep 60');
+  const m2 = await mgr();
+  const c2 = await gated(m2, 'sleep 60');
   m2.killAll(15);
   assert.is((await waitExit(c2)).signal, 'SIGTERM');
 });
 
 t('device filter (BPF) denies /dev/null; update replaces the program', async () => {
-  const m = mgr();
+  const m = await mgr();
   m.apply({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] });
   const fd = fs.openSync(m.paths().unified!, 'r');
   try { assert.is(queryDevicePrograms(fd).length, 1); } finally { fs.closeSync(fd); }
-  const c1 = gated(m, 'echo hi > /dev/null && echo opened; cat /dev/zero | head -c 3 | wc -c');
+  const c1 = await gated(m, 'echo hi > /dev/null && echo opened; cat /dev/zero | head -c 3 | wc -c');
   go(c1);
   const r1 = await waitExit(c1);
   assert.not.match(r1.out, /opened/);
@@ -130,13 +130,13 @@ t('device filter (BPF) denies /dev/null; update replaces the program', async () 
   m.apply({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 3, access: 'rw' }] });
   const fd2 = fs.openSync(m.paths().unified!, 'r');
   try { assert.is(queryDevicePrograms(fd2).length, 1, 'old program detached'); } finally { fs.closeSync(fd2); }
-  const c2 = gated(m, 'echo hi > /dev/null && echo opened');
+  const c2 = await gated(m, 'echo hi > /dev/null && echo opened');
   go(c2);
   assert.match((await waitExit(c2)).out, /opened/);
 });
 
-t('limits for controllers that are not enabled fail clearly', () => {
-  const m = mgr();
+t('limits for controllers that are not enabled fail clearly', async () => {
+  const m = await mgr();
   const avail = fs.readFileSync(`${m.paths().unified}/cgroup.controllers`, 'utf8');
   if (avail.includes('pids')) return skip('cgroups-v2-core: missing controller error', 'pids is enabled here');
   try { m.apply({ pids: { limit: 5 } }); assert.unreachable(); } catch (e) {
@@ -146,8 +146,8 @@ t('limits for controllers that are not enabled fail clearly', () => {
 });
 
 t('re-open from saved paths', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 60');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 60');
   const again = cgroupManagerFromPaths(m.paths());
   assert.is(again.version, 2);
   assert.equal(again.pids(), [c.pid]);

@@ -24,6 +24,7 @@ const EXPECTED = [
   'kill --all reaches every process',
   'device filter: /dev/null allowed, a denied device refused',
   'delete --force of a running container',
+  'the container process is cloned straight into its cgroup (CLONE_INTO_CGROUP)',
   'nothing left under /sys/fs/cgroup/berth/<test-id>',
 ];
 

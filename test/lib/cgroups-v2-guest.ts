@@ -28,19 +28,19 @@ function must(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(msg);
 }
 
-function mgr(resources?: LinuxResources): CgroupManager {
+async function mgr(resources?: LinuxResources): Promise<CgroupManager> {
   const m = cgroupManagerFor({ id: `vm${++n}` });
   managers.push(m);
-  m.create();
+  await m.create();
   m.apply(resources);
   return m;
 }
 
 const read = (m: CgroupManager, f: string) => fs.readFileSync(`${m.paths().unified}/${f}`, 'utf8').trim();
 
-function gated(m: CgroupManager, script: string): ChildProcess {
+async function gated(m: CgroupManager, script: string): Promise<ChildProcess> {
   const c = spawn('/bin/busybox', ['sh', '-c', `read _go; ${script}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-  m.addProcess(c.pid!);
+  await m.addProcess(c.pid!);
   return c;
 }
 
@@ -57,9 +57,9 @@ function run(c: ChildProcess, timeoutMs = 120_000): Promise<{ out: string; err: 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-await check('mode is v2 and controllers get enabled below /berth', () => {
+await check('mode is v2 and controllers get enabled below /berth', async () => {
   must(detectCgroupMode() === 'v2', `mode ${detectCgroupMode()}`);
-  const m = mgr();
+  const m = await mgr();
   const ctl = read(m, 'cgroup.controllers');
   for (const c of ['cpu', 'memory', 'pids', 'io']) must(ctl.split(' ').includes(c), `${c} not available: ${ctl}`);
   must(m.paths().unified === `/sys/fs/cgroup/berth/vm${n}`, m.paths().unified!);
@@ -67,10 +67,10 @@ await check('mode is v2 and controllers get enabled below /berth', () => {
 });
 
 await check('memory.max: OOM kill is counted', async () => {
-  const m = mgr({ memory: { limit: 32 << 20, swap: 32 << 20 } });
+  const m = await mgr({ memory: { limit: 32 << 20, swap: 32 << 20 } });
   must(read(m, 'memory.max') === String(32 << 20), read(m, 'memory.max'));
   must(read(m, 'memory.swap.max') === '0', `swap.max ${read(m, 'memory.swap.max')}`);
-  const r = await run(gated(m, 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#x}'));
+  const r = await run(await gated(m, 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived ${#x}'));
   must(!/survived/.test(r.out), `not killed: ${r.out}`);
   const s = m.stats();
   must(m.oomKillCount() >= 1 && s.memory.oomKills >= 1, `oom_kill ${m.oomKillCount()}`);
@@ -79,17 +79,17 @@ await check('memory.max: OOM kill is counted', async () => {
 });
 
 await check('pids.max stops forks', async () => {
-  const m = mgr({ pids: { limit: 4 } });
-  const r = await run(gated(m, 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; kill $(jobs -p) 2>/dev/null; exit 0'));
+  const m = await mgr({ pids: { limit: 4 } });
+  const r = await run(await gated(m, 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; kill $(jobs -p) 2>/dev/null; exit 0'));
   must(/fork|Resource temporarily unavailable/i.test(r.err), `no fork failure: ${r.err}`);
   must(m.stats().pids.limit === 4, 'pids limit in stats');
 });
 
 await check('cpu.max throttles; cpu.weight from shares', async () => {
-  const m = mgr({ cpu: { quota: 10000, period: 100000, shares: 1024 } });
+  const m = await mgr({ cpu: { quota: 10000, period: 100000, shares: 1024 } });
   must(read(m, 'cpu.max') === '10000 100000', read(m, 'cpu.max'));
   must(read(m, 'cpu.weight') === '100', `cpu.weight ${read(m, 'cpu.weight')}`);
-  const c = gated(m, 'while :; do :; done');
+  const c = await gated(m, 'while :; do :; done');
   c.stdin!.write('go\n');
   await sleep(1500);
   const s = m.stats();
@@ -101,7 +101,7 @@ await check('cpu.max throttles; cpu.weight from shares', async () => {
 });
 
 await check('io weight and io.max', async () => {
-  const m = mgr();
+  const m = await mgr();
   const hasWeight = fs.existsSync(`${m.paths().unified}/io.weight`) || fs.existsSync(`${m.paths().unified}/io.bfq.weight`);
   const notes: string[] = [];
   if (hasWeight) {
@@ -121,22 +121,22 @@ await check('io weight and io.max', async () => {
   return notes.join('; ');
 });
 
-await check('unified map is written verbatim', () => {
-  const m = mgr({ unified: { 'memory.high': '50000000', 'pids.max': '9' } });
+await check('unified map is written verbatim', async () => {
+  const m = await mgr({ unified: { 'memory.high': '50000000', 'pids.max': '9' } });
   must(read(m, 'memory.high') === String(Math.floor(50000000 / 4096) * 4096), `memory.high ${read(m, 'memory.high')}`);
   must(read(m, 'pids.max') === '9', read(m, 'pids.max'));
 });
 
 await check('device filter denies /dev/null, allows /dev/zero', async () => {
-  const m = mgr({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] });
-  const r = await run(gated(m, 'echo hi > /dev/null && echo opened; head -c 3 /dev/zero | wc -c'));
+  const m = await mgr({ devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }] });
+  const r = await run(await gated(m, 'echo hi > /dev/null && echo opened; head -c 3 /dev/zero | wc -c'));
   must(!/opened/.test(r.out) && /not permitted/i.test(r.err), `out=${r.out} err=${r.err}`);
   must(/^3$/m.test(r.out), `/dev/zero: ${r.out}`);
 });
 
 await check('freeze, thaw, cgroup.kill, stats', async () => {
-  const m = mgr();
-  const c = gated(m, 'sleep 100 & sleep 100 & wait');
+  const m = await mgr();
+  const c = await gated(m, 'sleep 100 & sleep 100 & wait');
   c.stdin!.write('go\n');
   for (let i = 0; i < 200 && m.pids().length < 3; i++) await sleep(20);
   must(m.pids().length === 3, `pids ${m.pids()}`);

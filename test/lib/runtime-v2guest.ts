@@ -21,6 +21,7 @@ const CHECKS = [
   'kill --all reaches every process',
   'device filter: /dev/null allowed, a denied device refused',
   'delete --force of a running container',
+  'the container process is cloned straight into its cgroup (CLONE_INTO_CGROUP)',
   'nothing left under /sys/fs/cgroup/berth/<test-id>',
 ] as const;
 
@@ -56,7 +57,7 @@ const cgDir = (id: string) => `${CG}/berth/${TID}/${id}`;
 const cgRead = (id: string, f: string) => fs.readFileSync(`${cgDir(id)}/${f}`, 'utf8').trim();
 const keyed = (text: string, key: string) => Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
 
-function rt(args: string[], timeout = 120_000) {
+function rt(args: string[], timeout = 120_000, env: NodeJS.ProcessEnv = process.env) {
   // Output goes to files, not pipes: a detached container inherits the runtime's stdio (as with runc),
   // and spawnSync would wait for its pipes to close until the timeout.
   const out = path.join(ROOT, '.out'), err = path.join(ROOT, '.err');
@@ -64,7 +65,7 @@ function rt(args: string[], timeout = 120_000) {
   const t0 = Date.now();
   let r;
   try {
-    r = spawnSync(BIN, ['--root', ROOT, ...args], { stdio: ['ignore', fo, fe], timeout });
+    r = spawnSync(BIN, ['--root', ROOT, ...args], { stdio: ['ignore', fo, fe], timeout, env });
   } finally {
     fs.closeSync(fo);
     fs.closeSync(fe);
@@ -219,6 +220,15 @@ await check('delete --force of a running container', async () => {
   must(pids.every((p) => !alive(p)), `alive after delete --force: ${pids.filter(alive)}`);
   must(!fs.existsSync(cgDir('force')), 'cgroup left');
   must(!fs.existsSync(path.join(ROOT, 'force')), 'state dir left');
+});
+
+await check('the container process is cloned straight into its cgroup (CLONE_INTO_CGROUP)', () => {
+  // berth-init's own split (BERTH_TIMING) names the path it took: a clone into the cgroup, never a join.
+  const r = rt(['run', '-b', bundle('into', ['true']), 'into'], 120_000, { ...process.env, BERTH_TIMING: '1' });
+  must(r.status === 0, `run exited ${r.status}: ${r.stderr}`);
+  const line = /^berth-timing: runtime\.create .*$/m.exec(r.stderr)?.[0] ?? '';
+  must(/init-parent: .*clone-into-cgroup=/.test(line) && !/init-parent: .*\bjoin=/.test(line), `berth-init split: ${line || r.stderr}`);
+  return line.slice(line.indexOf('init-parent:'));
 });
 
 await check('nothing left under /sys/fs/cgroup/berth/<test-id>', () => {

@@ -18,6 +18,15 @@ function frame(type: string, payload: Buffer): Buffer {
   return Buffer.concat([h, payload]);
 }
 
+/** The first frame other than 'I' (a create's berth-init announces its pid first), as "<type> <text>". */
+function reply(got: Buffer): string {
+  for (let off = 0; got.length - off > 5; off += 4 + got.readUInt32LE(off)) {
+    const type = String.fromCharCode(got[off + 4]);
+    if (type !== 'I') return `${type} ${got.subarray(off + 5, off + 4 + got.readUInt32LE(off)).toString()}`;
+  }
+  return '';
+}
+
 /** Send one plan to `berth-init <mode> 3`; resolve with its reply frame text and exit code. */
 function feed(mode: string, plan: Buffer): Promise<{ reply: string; code: number | null }> {
   return new Promise((resolve) => {
@@ -28,7 +37,7 @@ function feed(mode: string, plan: Buffer): Promise<{ reply: string; code: number
     sock.write(frame('L', plan));
     child.on('exit', (code) => {
       sock.destroy();
-      resolve({ reply: got.length > 5 ? `${String.fromCharCode(got[4])} ${got.subarray(5, 4 + got.readUInt32LE(0)).toString()}` : '', code });
+      resolve({ reply: reply(got), code });
     });
   });
 }
