@@ -2,7 +2,9 @@
 // `berth run --rm IMAGE true` end to end, side by side with `ctr run --rm` (Debian containerd) and
 // `docker run --rm` (Debian docker.io's dockerd), all on one busybox image imported into each, each
 // daemon private (own root/state/socket under /tmp) and stopped after. Medians over interleaved
-// runs, ratios, and a monitor's RSS next to containerd-shim-runc-v2's.
+// runs, ratios, and a monitor's RSS next to containerd-shim-runc-v2's. `berth` runs as a user's would:
+// served by the warm process its previous call left waiting (bin/berth); `berth (cold)` with
+// BERTH_WARM=off starts Node for every call.
 // Usage: node bench/cli.mjs [runs]   (root; builds the CLI bundle first: node scripts/build.mjs)
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -55,6 +57,10 @@ function startDaemon(cmd, args, log) {
 
 // ---- the image, once: an OCI archive built from busybox-static ------------------------------
 const { buildTestImage } = await import('../test/lib/containers.ts');
+const { privateWarmDir } = await import('../test/lib/warm-cleanup.mjs');
+// the bench's warm processes are its own, ended at its end
+cleanups.push(async () => endWarm());
+const endWarm = privateWarmDir();
 const archive = await buildTestImage(work);
 
 const contenders = [];
@@ -73,6 +79,11 @@ contenders.push({
     must(path.join(repo, 'bin/berth'), [...berthArgs, 'rm', '-f', id], { env: berthEnv });
     return rss;
   },
+});
+
+contenders.push({
+  name: 'berth (cold, BERTH_WARM=off)',
+  run: () => timeRun(path.join(repo, 'bin/berth'), [...berthArgs, 'run', '--rm', REF, 'true'], { env: { ...berthEnv, BERTH_WARM: 'off' } }),
 });
 
 // the same CLI on runc: tells berth's own share from its runtime's
@@ -143,7 +154,7 @@ try {
   const base = median(times.berth);
   for (const c of contenders) {
     const m = median(times[c.name]);
-    console.log(`  ${c.name.padEnd(10)} ${m.toFixed(1).padStart(7)} ms   berth/${c.name} = ${(base / m).toFixed(2)}`);
+    console.log(`  ${c.name.padEnd(29)} ${m.toFixed(1).padStart(7)} ms   berth/${c.name} = ${(base / m).toFixed(2)}`);
   }
   console.log('per-container monitor RSS');
   const rss = {};

@@ -17,6 +17,8 @@ export interface EngineConfig {
    * left waiting. Default: this install's bin/berth with the same --root and --state.
    */
   cleanupCommand?: string[];
+  /** Long-lived engines only (`berth serve`): told when a container's cgroup join is near (engine/cgroup-prefetch.ts). */
+  cgroupPrefetch?: { kick(): void };
 }
 
 export class Layout {
@@ -28,6 +30,8 @@ export class Layout {
   get netnsDir(): string { return path.join(this.cfg.state, 'netns'); }
   get runtimeRoot(): string { return path.join(this.cfg.state, 'runtime'); }
   get namesLock(): string { return path.join(this.cfg.root, 'containers', '.names.lock'); }
+  /** the name index (engine/name-index.ts) */
+  get namesDir(): string { return path.join(this.cfg.root, 'containers', '.names'); }
   containerDir(id: string): string { return path.join(this.containers, id); }
   recordFile(id: string): string { return path.join(this.containerDir(id), 'container.json'); }
   rootfs(id: string): string { return path.join(this.containerDir(id), 'rootfs'); }
@@ -39,7 +43,7 @@ export class Layout {
     return path.isAbsolute(p) ? p : path.resolve(p);
   }
   cleanupCommand(): string[] {
-    return this.cfg.cleanupCommand ?? [process.execPath, path.join(REPO_ROOT, 'bin', 'berth'), '--root', this.cfg.root, '--state', this.cfg.state, 'container', 'cleanup'];
+    return this.cfg.cleanupCommand ?? [process.execPath, path.join(REPO_ROOT, 'bin', 'berth-node'), '--root', this.cfg.root, '--state', this.cfg.state, 'container', 'cleanup'];
   }
   ensure(): void {
     for (const d of [this.containers, this.runtimeRoot]) fs.mkdirSync(d, { recursive: true, mode: 0o711 });

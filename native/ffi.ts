@@ -395,3 +395,42 @@ export function peerCred(fd: number): { pid: number; uid: number; gid: number } 
     mem.free();
   }
 }
+
+// ---- warm berth handoff (added for the pre-warmed CLI process, cli/warm-serve.ts) -------------------
+// Node cannot receive fds (SCM_RIGHTS), so waiting, accepting and taking over the caller's stdio, cwd,
+// umask and rlimits is one call into native/warm-handoff.c (build/libberth-warm-handoff.so).
+const WARM_LIB = 'berth-warm-handoff';
+
+function warmLib(): string {
+  if (!opened.has(WARM_LIB)) {
+    const file = new URL('../native/build/libberth-warm-handoff.so', import.meta.url).pathname;
+    ffi().open({ library: WARM_LIB, path: file });
+    opened.add(WARM_LIB);
+  }
+  return WARM_LIB;
+}
+
+function warmCall(fn: string, params: number[], values: unknown[], detail: string): number {
+  const r = ffi().load({ library: warmLib(), funcName: fn, retType: T.i32, paramsType: params, paramsValue: values } as never) as unknown as number;
+  if (r < 0) throw new SyscallError(fn, -r, `errno ${-r}`, detail);
+  return r;
+}
+
+/** A listening unix socket at `path` (an old one there is removed first: the caller holds the key's lock). */
+export function warmListen(path: string): number {
+  return warmCall('berth_warm_listen', [T.str], [path], path);
+}
+
+/**
+ * Waits up to timeoutMs for one call on `listenFd`. 0: none yet. Else the call is this process's: fds 0-2,
+ * cwd, umask and rlimits are the caller's, `listenFd` and `lockFd` are closed, and the request's payload
+ * (that many bytes) is in `out` (native memory at outAddr, cap bytes).
+ */
+export function warmAccept(listenFd: number, lockFd: number, timeoutMs: number, outAddr: number, cap: number): number {
+  return warmCall('berth_warm_accept', [T.i32, T.i32, T.i32, T.u64, T.u32], [listenFd, lockFd, timeoutMs, outAddr, cap], 'warm call');
+}
+
+/** The accepted call's connection: its exit code goes there. */
+export function warmConn(): number {
+  return warmCall('berth_warm_conn', [], [], '');
+}

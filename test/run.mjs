@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { privateWarmDir } from './lib/warm-cleanup.mjs';
 
 const roots = process.argv.slice(2).length ? process.argv.slice(2) : ['test/unit', 'test/integration'];
 const files = [];
@@ -16,6 +17,9 @@ function walk(p) {
 }
 
 if (process.getuid?.() !== 0) console.log('note: not root; tests that need real namespaces, mounts and cgroups will be skipped or fail');
+
+// Warm berth processes of this run live in a directory of its own and are ended at its end.
+const endWarmProcesses = privateWarmDir();
 
 let passed = 0, failed = 0, skipped = 0;
 const failures = [];
@@ -47,6 +51,7 @@ function runFile(file) {
 }
 
 for (const f of files) await runFile(f);
+endWarmProcesses();
 for (const { file, out } of failures) {
   console.log(`\n==== output of ${file} ====`);
   console.log(out.split('\n').slice(-120).join('\n'));

@@ -14,8 +14,8 @@ import { RecordStore } from '../../engine/network/network-record.js';
 import { BerthError } from '../../lib/errors.js';
 import { nativeBinary } from '../../lib/paths.js';
 import {
-  missingCniPlugins, uniqueNetwork, natChains, natRules, removePortmapChains, readSysctl, writeSysctl,
-  inNetns, linkExists, bridgePorts, wget, httpdInNetns,
+  missingCniPlugins, uniqueNetwork, natChains, natRules, readSysctl,
+  inNetns, linkExists, bridgePorts, wget, httpdInNetns, linkGone, endNetworkTest,
 } from '../lib/network.js';
 
 const missing = isRoot ? missingCniPlugins() : [];
@@ -47,22 +47,8 @@ if (reason) {
   const ipFiles = () => (fs.existsSync(ipamDir) ? fs.readdirSync(ipamDir).filter((f) => /^\d/.test(f)) : []);
   const mounted = (p: string) => fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${p} `);
   /** The pair dies with the namespace in the kernel's netns cleanup, a moment after teardown. */
-  async function gone(link: string): Promise<boolean> {
-    for (let i = 0; i < 100 && linkExists(link); i++) await new Promise((r) => setTimeout(r, 50));
-    return !linkExists(link);
-  }
-
-  const cleanup = async () => {
-    for (const c of children.splice(0)) if (c.pid && c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    for (const id of ids) await mgr.teardownNetwork(id).catch((e) => console.error('teardown', id, e));
-    for (const id of mgr.netns.list()) mgr.netns.remove(id);
-    for (let i = 0; i < 100 && bridgePorts(net.bridge).length; i++) await new Promise((r) => setTimeout(r, 50));
-    if (linkExists(net.bridge)) run('ip', ['link', 'del', net.bridge]);
-    removePortmapChains(chainsBefore);
-    writeSysctl('net.ipv4.ip_forward', forwardBefore);
-    mgr.netns.releaseDir();
-    fs.rmSync(work, { recursive: true, force: true });
-  };
+  const gone = linkGone;
+  const cleanup = () => endNetworkTest({ mgr, ids, children, bridge: net.bridge, chainsBefore, forwardBefore, work });
   test.after(cleanup);
 
   test('the built-in network is run natively; BERTH_NET_DRIVER=cni selects the plugins', () => {

@@ -5,9 +5,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { procStat } from '../../lib/proc-stat.js';
+import { privateWarmDir } from './warm-cleanup.mjs';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const isRoot = process.getuid?.() === 0;
+
+// A test file run on its own (not by test/run.mjs): the warm berth processes its CLIs start are its own.
+if (!process.env.BERTH_WARM_DIR) process.once('exit', privateWarmDir());
 
 /**
  * Record a skipped test with its reason: test/run.mjs counts these lines, uvu's own

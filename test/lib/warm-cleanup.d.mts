@@ -1,0 +1,2 @@
+/** See warm-cleanup.mjs. */
+export function privateWarmDir(): () => void;
