@@ -15,9 +15,10 @@
 // containerd needs restrict_oom_score_adj here (this machine cannot lower an oom_score_adj).
 // BENCH_CRI_SPLIT=1 adds a berth-only pass with timing wrappers around berth-runtime and the CNI
 // plugins (and BERTH_TIMING=1): where berth's pod start time goes. Its times include the wrappers'.
+// BERTH_TIMING=1 (inherited by berth's servers) adds berth-init's cgroup join times after part (a).
 // BENCH_RUNC=PATH: the runc binary containerd runs (e.g. a wrapper adding --debug).
 // Usage (root): node scripts/build.mjs && make -C native && node bench/cri.mjs [runs=10] [pods=100] [rssPods=20]
-//   env BENCH_CRI_VARIANTS=berth,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
+//   env BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,7 +26,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { register } from 'tsx/esm/api';
-import { have, median, procInfo, pssKiB, rssKiB, unmountUnder } from './lib.mjs';
+import { have, initJoinTimes, median, procInfo, pssKiB, rssKiB, unmountUnder } from './lib.mjs';
 
 register();
 const { loadCri } = await import('../cri/proto.ts');
@@ -128,10 +129,12 @@ const VARIANTS = {
   // the CNI plugins exec'd as for any network (the bench's conflist otherwise runs on the native driver)
   'berth-cni': { bridge: 'bbench-e0', subnet: '10.253.6.0/24', embedded: true, env: { BERTH_NET_DRIVER: 'cni' } },
   'berth+planner': { bridge: 'bbench-p0', subnet: '10.253.3.0/24', planner: true },
+  // as shipped, without the cgroup prefetch (engine/cgroup-prefetch.ts): what it saves on v1/hybrid hosts
+  'berth-noprefetch': { bridge: 'bbench-f0', subnet: '10.253.7.0/24', embedded: true, env: { BERTH_CGROUP_PREFETCH: 'off' } },
   'berth-split': { bridge: 'bbench-s0', subnet: '10.253.2.0/24', embedded: true, split: true },
   'berth-nodecli-split': { bridge: 'bbench-t0', subnet: '10.253.4.0/24', split: true },
 };
-// BENCH_CRI_VARIANTS=berth,berth-cni,berth-nodecli,berth+planner picks berth's rows (default: berth alone);
+// BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-cni,berth-nodecli,berth+planner picks berth's rows (default: berth alone);
 // BENCH_CRI_PARTS=a,b,c picks the parts (default: all).
 const CHOSEN = (process.env.BENCH_CRI_VARIANTS ?? 'berth').split(',').filter(Boolean);
 for (const v of CHOSEN) if (!VARIANTS[v] || v.endsWith('-split')) throw new Error(`BENCH_CRI_VARIANTS: unknown variant ${v} (${Object.keys(VARIANTS).filter((k) => !k.endsWith('-split')).join(', ')})`);
@@ -229,6 +232,16 @@ disabled_plugins = []
   }
   await ready(s, [REF, PAUSE_REF]);
   return s;
+}
+
+/** With BERTH_TIMING=1: berth-init's cgroup join (the `join=` of each runtime.create line) in each berth server's log. */
+function joinTimes(berths) {
+  for (const s of berths) {
+    const xs = initJoinTimes(fs.readFileSync(path.join(s.dir, 'log'), 'utf8'));
+    const p90 = [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)];
+    const slow = xs.filter((x) => x > 5).length;
+    if (xs.length) console.log(`  ${s.name}: berth-init cgroup join median ${median(xs).toFixed(1)} ms, p90 ${p90.toFixed(1)} (min ${Math.min(...xs).toFixed(1)}, max ${Math.max(...xs).toFixed(1)}, over 5 ms ${slow} of ${xs.length})`);
+  }
 }
 
 // ---- one pod: sandbox + one busybox `sleep` container -----------------------------------------
@@ -503,8 +516,9 @@ try {
   for (const v of CHOSEN) servers.push(await startBerth(archive, v));
   servers.push(await startContainerd(archive, pause));
   console.log(`${servers.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}; containerd ${must('containerd', ['--version']).split(' ')[2]} with runc; a CNI bridge + host-local each`);
-  console.log('berth: `berth serve` as shipped (embedded planner, native bridge driver); berth-cni: the same with the CNI plugins; berth-nodecli: a Node runtime CLI per call; berth+planner: a separate planner process');
+  console.log('berth: `berth serve` as shipped (embedded planner, native bridge driver); berth-cni: the same with the CNI plugins; berth-nodecli: a Node runtime CLI per call; berth+planner: a separate planner process; berth-noprefetch: as shipped with BERTH_CGROUP_PREFETCH=off');
   if (PARTS.has('a')) await latency(servers);
+  if (process.env.BERTH_TIMING) joinTimes(servers.filter((x) => x.name !== 'containerd'));
   if (PARTS.has('b')) await churn(servers);
   if (PARTS.has('c')) await memory(servers);
   if (SPLIT) {

@@ -80,3 +80,8 @@ export function unmountUnder(dir) {
     .filter((p) => p && (p === dir || p.startsWith(dir + '/')));
   for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
 }
+
+/** berth-init's cgroup join (ms): the `join=` of each `berth-timing: runtime.create` line (BERTH_TIMING=1) in a server's log. */
+export function initJoinTimes(log) {
+  return [...log.matchAll(/^berth-timing: runtime\.create .*$/gm)].map((m) => Number(/\bjoin=([\d.]+)/.exec(m[0])?.[1])).filter((x) => x >= 0);
+}

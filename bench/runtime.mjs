@@ -85,7 +85,7 @@ for (const r of runtimes) {
 // Node start, bundle read+validate, plan+clone, cgroups, init's setup, start, wait, delete. Through the
 // planner (the client's marks): connect, plan (request until berth-init is asked for), init (until
 // berth-init's parent exits: the container is created), start, wait, finish (delete). Then the create's
-// own line (runtime/op-timer.ts): its critical path, the cgroup work beside it (name@start=ms) and
+// own line (lib/op-timer.ts): its critical path, the cgroup work beside it (name@start=ms) and
 // berth-init's split (init-parent: before the clone; init: the container process until 'created').
 for (const r of runtimes.filter((x) => x.name.startsWith('berth-runtime') || x.name.startsWith('base'))) {
   const split = {};

@@ -1,12 +1,14 @@
 // What CRI keeps beside the container service: one record per sandbox and one per container,
 // under <root>/cri/. Lifecycle state (running, exit codes) is never stored here: it comes from the
 // container service, so a restarted `berth serve` sees the truth.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FromSchema } from 'json-schema-to-ts';
 import { Ajv } from 'ajv';
 import { writeJsonAtomicAsync } from '../lib/atomic-write.js';
 import { dataLoss, invalidArgument, notFound } from '../lib/errors.js';
+import { NameIndex } from '../engine/name-index.js';
 
 const strMap = { type: 'object', additionalProperties: { type: 'string' } } as const;
 const mode = { type: 'string', enum: ['pod', 'container', 'node'] } as const;
@@ -59,9 +61,22 @@ const ajv = new Ajv({ strict: false });
 const checkSandbox = ajv.compile(sandboxRecordSchema);
 const checkContainer = ajv.compile(criContainerRecordSchema);
 
+/** The key of what the kubelet may ask for twice (a retried RPC): a file name for the key index. */
+function keyOf(parts: (string | number)[]): string {
+  return crypto.createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
 class JsonDir<T extends { id: string }> {
   private readonly cache = new Map<string, { ino: bigint; mtimeNs: bigint; size: bigint; record: T }>();
-  constructor(readonly dir: string, private check: ((x: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }, private what: string) {}
+  /**
+   * Each record's key (keyFn) -> its id, so the kubelet's retries are found without reading every
+   * record (engine/name-index.ts; the CRI server is these records' one writer).
+   */
+  private readonly keys: NameIndex;
+  constructor(readonly dir: string, private check: ((x: unknown) => boolean) & { errors?: { instancePath: string; message?: string }[] | null }, private what: string,
+    private keyFn: (r: T) => (string | number)[]) {
+    this.keys = new NameIndex(`${dir}.keys`, (id) => this.file(id));
+  }
   file(id: string): string {
     if (!/^[a-f0-9]{64}$/.test(id)) throw invalidArgument(`${this.what} id ${JSON.stringify(id)} is not 64 hex digits`);
     return path.join(this.dir, `${id}.json`);
@@ -90,8 +105,37 @@ class JsonDir<T extends { id: string }> {
   }
   has(id: string): boolean { return /^[a-f0-9]{64}$/.test(id) && fs.existsSync(this.file(id)); }
   delete(id: string): void {
+    const r = (() => { try { return this.get(id); } catch { return undefined; } })();
     fs.rmSync(this.file(id), { force: true });
     this.cache.delete(id);
+    // after the record: an entry left by a crash between the two counts as free
+    if (r) this.keys.release(keyOf(this.keyFn(r)), id);
+  }
+
+  /**
+   * Writes a new record unless a live one has its key: then that one's id is returned and nothing is
+   * kept. The record is written first and the key claimed after, so two racing adds cannot both win.
+   */
+  async add(r: T): Promise<string | undefined> {
+    this.ensureKeys();
+    const key = keyOf(this.keyFn(r));
+    const holder = this.keys.lookup(key);
+    if (holder) return holder;
+    await this.put(r);
+    const won = this.keys.claim(key, r.id);
+    if (won) this.delete(r.id);
+    return won;
+  }
+
+  /** The id of the record with these key parts (as keyFn gives them), if there is one. */
+  byKey(parts: (string | number)[]): string | undefined {
+    this.ensureKeys();
+    return this.keys.lookup(keyOf(parts));
+  }
+
+  /** Records written by a berth without the key index get one, once. */
+  private ensureKeys(): void {
+    if (!this.keys.exists()) this.keys.build(this.list().map((r) => ({ id: r.id, name: keyOf(this.keyFn(r)) })));
   }
   list(): T[] {
     let names: string[];
@@ -110,20 +154,33 @@ class JsonDir<T extends { id: string }> {
   resolve(q: string): string {
     if (this.has(q)) return q;
     if (q && /^[a-f0-9]+$/.test(q)) {
-      const hits = this.list().filter((r) => r.id.startsWith(q));
-      if (hits.length === 1) return hits[0].id;
+      // names only: no record is read
+      let names: string[];
+      try { names = fs.readdirSync(this.dir); } catch { names = []; }
+      const hits = names.filter((n) => n.startsWith(q) && /^[a-f0-9]{64}\.json$/.test(n));
+      if (hits.length === 1) return hits[0].slice(0, 64);
       if (hits.length > 1) throw invalidArgument(`${this.what} id prefix ${q} is ambiguous`);
     }
     throw notFound(`${this.what} ${JSON.stringify(q)} not found`);
   }
 }
 
+/** A pod is one RunPodSandbox per namespace, name, uid and attempt. */
+export function sandboxKey(r: Pick<SandboxRecord, 'metadata'>): (string | number)[] {
+  return [r.metadata.namespace, r.metadata.name, r.metadata.uid, r.metadata.attempt];
+}
+
+/** A container is one CreateContainer per pod, name and attempt. */
+export function containerKey(r: Pick<CriContainerRecord, 'sandboxId' | 'metadata'>): (string | number)[] {
+  return [r.sandboxId, r.metadata.name, r.metadata.attempt];
+}
+
 export class CriRecords {
   readonly sandboxes: JsonDir<SandboxRecord>;
   readonly containers: JsonDir<CriContainerRecord>;
   constructor(readonly root: string) {
-    this.sandboxes = new JsonDir<SandboxRecord>(path.join(root, 'cri', 'sandboxes'), checkSandbox, 'pod sandbox');
-    this.containers = new JsonDir<CriContainerRecord>(path.join(root, 'cri', 'containers'), checkContainer, 'container');
+    this.sandboxes = new JsonDir<SandboxRecord>(path.join(root, 'cri', 'sandboxes'), checkSandbox, 'pod sandbox', sandboxKey);
+    this.containers = new JsonDir<CriContainerRecord>(path.join(root, 'cri', 'containers'), checkContainer, 'container', containerKey);
   }
   sandboxDir(id: string): string { return path.join(this.root, 'cri', 'sandbox-files', id); }
 }

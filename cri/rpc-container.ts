@@ -7,7 +7,7 @@ import path from 'node:path';
 import { failedPrecondition, invalidArgument, isBerthError } from '../lib/errors.js';
 import type { ContainerView } from '../engine/service.js';
 import type { CriContext } from './context.js';
-import type { CriContainerRecord } from './records.js';
+import { containerKey, type CriContainerRecord } from './records.js';
 import type { Msg } from './grpc-status.js';
 import { criResourcesFromSpec, linuxResourcesFromCri, translateContainer } from './container-config.js';
 import { updateResources } from '../engine/update-resources.js';
@@ -116,11 +116,9 @@ export function containerHandlers(ctx: CriContext) {
       const config = req.config ?? {};
       const md = config.metadata ?? {};
       const attempt = Number(md.attempt ?? 0);
-      for (const c of ctx.records.containers.list()) {
-        if (c.sandboxId === sb.record.id && c.metadata.name === md.name && c.metadata.attempt === attempt) {
-          throw invalidArgument(`container ${md.name} attempt ${attempt} already exists in pod sandbox ${sb.record.id} as ${c.id}`);
-        }
-      }
+      const exists = (holder: string) => invalidArgument(`container ${md.name} attempt ${attempt} already exists in pod sandbox ${sb.record.id} as ${holder}`);
+      const earlier = ctx.records.containers.byKey(containerKey({ sandboxId: sb.record.id, metadata: { name: md.name, attempt } }));
+      if (earlier) throw exists(earlier);
       const { req: create, notes } = translateContainer(config, {
         view: sb, filesDir: ctx.sandboxes.filesDir(sb.record.id), ns: (n) => ctx.sandboxes.nsPath(sb, n),
         targetPidNs: (target) => {
@@ -142,11 +140,16 @@ export function containerHandlers(ctx: CriContext) {
         annotations: { ...(config.annotations ?? {}) }, logPath,
         mounts: (config.mounts ?? []).map((m: Msg) => ({ container_path: m.container_path, host_path: m.host_path, readonly: Boolean(m.readonly), selinux_relabel: Boolean(m.selinux_relabel), propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
       };
+      let racing: string | undefined;
       try {
-        await ctx.records.containers.put(record);
+        racing = await ctx.records.containers.add(record);
       } catch (e) {
         await ctx.svc.remove(engineRec.id, { force: true }).catch(() => undefined);
         throw e;
+      }
+      if (racing) {
+        await ctx.svc.remove(engineRec.id, { force: true }).catch(() => undefined);
+        throw exists(racing);
       }
       ctx.emit(record.id, 'CONTAINER_CREATED_EVENT', record.sandboxId);
       return { container_id: record.id };

@@ -10,7 +10,7 @@ import { nativeBinary } from '../lib/paths.js';
 import type { ContainerService } from '../engine/service.js';
 import type { NetworkManager, NetworkSetup } from '../engine/network/index.js';
 import { hostsFile, resolvConf } from '../engine/etc-files.js';
-import { CriRecords, type SandboxRecord } from './records.js';
+import { CriRecords, sandboxKey, type SandboxRecord } from './records.js';
 import { podCgroupParent, removePodCgroup } from './pod-cgroup.js';
 import { nowNs } from './timestamps.js';
 import type { Msg } from './grpc-status.js';
@@ -66,11 +66,10 @@ export class Sandboxes {
     }
     const attempt = Number(md.attempt ?? 0);
     // The kubelet retries RunPodSandbox after a timeout: the same name+attempt must not make a second pod.
-    for (const s of this.records.sandboxes.list()) {
-      if (s.metadata.name === md.name && s.metadata.namespace === md.namespace && s.metadata.uid === (md.uid ?? '') && s.metadata.attempt === attempt) {
-        throw new BerthError('ALREADY_EXISTS', `pod sandbox ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${attempt}) already exists as ${s.id}`);
-      }
-    }
+    const exists = (holder: string) => new BerthError('ALREADY_EXISTS', `pod sandbox ${md.namespace}/${md.name} (uid ${md.uid}, attempt ${attempt}) already exists as ${holder}`);
+    const metadata = { name: md.name, uid: md.uid ?? '', namespace: md.namespace, attempt };
+    const earlier = this.records.sandboxes.byKey(sandboxKey({ metadata }));
+    if (earlier) throw exists(earlier);
     const linux = config.linux ?? {};
     const sc = linux.security_context ?? {};
     const nso = sc.namespace_options ?? {};
@@ -82,14 +81,15 @@ export class Sandboxes {
     if (hostname.length > 64) throw invalidArgument(`hostname ${JSON.stringify(hostname)} is longer than the kernel's 64 characters`);
     const record: SandboxRecord = {
       id,
-      metadata: { name: md.name, uid: md.uid ?? '', namespace: md.namespace, attempt },
+      metadata,
       createdAt: nowNs(), hostname, logDirectory: config.log_directory ?? '',
       labels: { ...(config.labels ?? {}) }, annotations: { ...(config.annotations ?? {}) },
       runtimeHandler: runtimeHandler ?? '', cgroupParent: podCgroupParent(linux.cgroup_parent ?? '', id), namespaces,
     };
     const files = this.filesDir(id);
     const rootfs = path.join(files, 'rootfs');
-    await this.records.sandboxes.put(record);
+    const racing = await this.records.sandboxes.add(record);
+    if (racing) throw exists(racing);
     try {
       fs.mkdirSync(rootfs, { recursive: true, mode: 0o755 });
       for (const d of ['proc', 'dev', 'sys', 'etc']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { REPO_ROOT } from '../lib/paths.js';
+import type { CgroupKicker } from './cgroup-prefetch.js';
 
 export interface EngineConfig {
   root: string;               // /var/lib/berth
@@ -18,7 +19,7 @@ export interface EngineConfig {
    */
   cleanupCommand?: string[];
   /** Long-lived engines only (`berth serve`): told when a container's cgroup join is near (engine/cgroup-prefetch.ts). */
-  cgroupPrefetch?: { kick(): void };
+  cgroupPrefetch?: CgroupKicker;
 }
 
 export class Layout {

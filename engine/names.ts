@@ -9,6 +9,11 @@ const RIGHT = ['archimedes', 'babbage', 'curie', 'darwin', 'einstein', 'fermi', 
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$/;
 
+/** Without the leading slash Docker allows: a name that can also be a file name in the name index. */
+export function isValidName(n: string): boolean {
+  return NAME_RE.test(n);
+}
+
 export function validateName(name: string): string {
   const n = name.startsWith('/') ? name.slice(1) : name;
   if (!NAME_RE.test(n)) throw invalidArgument(`invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);

@@ -27,8 +27,9 @@ import { Layout, type EngineConfig } from './layout.js';
 import { REPO_ROOT } from '../lib/paths.js';
 import { NetworkManager, type PortMappingInput } from './network/index.js';
 import { generateName, newContainerId, validateName } from './names.js';
+import { NameIndex } from './name-index.js';
 import { needsCleanup, noteUserStop, restartView, waitStopped } from './container-exit.js';
-import { opTimer } from './op-timing.js';
+import { opTimer } from '../lib/op-timer.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -77,11 +78,13 @@ const SNAPSHOT_PREFIX = 'container/';
 export class ContainerService {
   readonly layout: Layout;
   readonly images: ImageService;
+  readonly names: NameIndex;
   private sn?: Snapshotter;
 
   constructor(readonly cfg: EngineConfig) {
     this.layout = new Layout(cfg);
     this.images = new ImageService(cfg.root);
+    this.names = new NameIndex(this.layout.namesDir, (id) => this.layout.recordFile(id));
   }
 
   get snapshotter(): Snapshotter {
@@ -118,9 +121,11 @@ export class ContainerService {
     writeJsonAtomic(this.layout.recordFile(r.id), r, 0o644, opts);
   }
 
-  ids(): string[] {
+  /** The ids of containers with a record (those starting with `prefix`, if given). */
+  ids(prefix = ''): string[] {
     try {
-      return fs.readdirSync(this.layout.containers).filter((n) => /^[a-f0-9]{64}$/.test(n) && fs.existsSync(this.layout.recordFile(n)));
+      return fs.readdirSync(this.layout.containers)
+        .filter((n) => n.startsWith(prefix) && /^[a-f0-9]{64}$/.test(n) && fs.existsSync(this.layout.recordFile(n)));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
@@ -135,20 +140,60 @@ export class ContainerService {
     return out;
   }
 
-  /** A full id, a unique id prefix, or a name. */
+  /**
+   * A full id, a name, or a unique id prefix (in that order). Its cost does not grow with the number
+   * of containers: a name is one index entry, a prefix one readdir.
+   */
   resolve(idOrName: string): ContainerRecord {
     const q = idOrName.startsWith('/') ? idOrName.slice(1) : idOrName;
     if (!q) throw invalidArgument('container name or id cannot be empty');
     if (/^[a-f0-9]{64}$/.test(q) && fs.existsSync(this.layout.recordFile(q))) return this.readRecord(q);
-    const all = this.records();
-    const byName = all.find((r) => r.name === q);
+    const byName = this.byName(q);
     if (byName) return byName;
     if (/^[a-f0-9]+$/.test(q)) {
-      const hits = all.filter((r) => r.id.startsWith(q));
-      if (hits.length === 1) return hits[0];
+      const hits = this.ids(q);
       if (hits.length > 1) throw invalidArgument(`container id prefix ${q} is ambiguous (${hits.length} matches)`);
+      if (hits.length === 1) {
+        try { return this.readRecord(hits[0]); } catch (e) {
+          if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; // removed meanwhile
+        }
+      }
     }
     throw notFound(`no such container: ${idOrName}`);
+  }
+
+  private byName(name: string): ContainerRecord | undefined {
+    if (!this.names.exists() && !this.buildNames()) return this.records().find((r) => r.name === name);
+    const id = this.names.lookup(name);
+    if (!id) return undefined;
+    try {
+      const r = this.readRecord(id);
+      return r.name === name ? r : undefined;
+    } catch (e) {
+      if (e instanceof BerthError && e.code === 'NOT_FOUND') return undefined; // removed meanwhile
+      throw e;
+    }
+  }
+
+  /**
+   * Indexes a root made by a berth without the index. Only if the names lock is free at once: a
+   * blocking flock would stall a daemon's event loop, or wait forever on its own create's lock. When
+   * it is not (or the root is not writable), this lookup scans the records instead.
+   */
+  private buildNames(): boolean {
+    let lock;
+    try { lock = lockFile(this.layout.namesLock, { wait: false }); } catch { return false; }
+    try {
+      if (!this.names.exists()) this.names.build(this.records());
+      return true;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** Drops a removed (or never completed) container's name from the index. */
+  private releaseName(name: string, id: string): Promise<void> {
+    return withLockAsync(this.layout.namesLock, async () => this.names.release(name, id));
   }
 
   // ---- status -------------------------------------------------------------------------
@@ -195,22 +240,32 @@ export class ContainerService {
 
   // ---- create -------------------------------------------------------------------------
   async create(req: CreateRequest): Promise<ContainerRecord> {
+    this.cfg.cgroupPrefetch?.kick();
     this.layout.ensure();
     if (!req.image && !req.rootfsDir) throw invalidArgument('an image or a root filesystem directory (--rootfs) is required');
     if (req.image && req.rootfsDir) throw invalidArgument('give an image or --rootfs, not both');
     const timeline: TimelineEntry[] = [];
     const id = newContainerId();
     const dir = this.layout.containerDir(id);
-    const tm = opTimer('create', id);
+    const tm = opTimer('engine', 'create', id.slice(0, 12));
 
     // Reserve the name and the directory under one lock so two creates cannot take the same name.
     const name = await withLockAsync(this.layout.namesLock, async () => {
-      const taken = new Set(this.records().map((r) => r.name));
-      const n = req.name ? validateName(req.name) : generateName((x) => taken.has(x));
-      if (taken.has(n)) throw alreadyExists(`the container name "${n}" is already in use`);
-      fs.mkdirSync(dir, { mode: 0o711 });
-      const placeholder: ContainerRecord = { id, name: n, image: req.image ?? req.rootfsDir!, created: new Date().toISOString(), bundle: dir, rootfs: '', labels: {}, timeline: [] };
-      this.writeRecord(placeholder);
+      if (!this.names.exists()) this.names.build(this.records());
+      const taken = (x: string) => this.names.lookup(x) !== undefined;
+      const n = req.name ? validateName(req.name) : generateName(taken);
+      if (taken(n)) throw alreadyExists(`the container name "${n}" is already in use`);
+      // The entry first: until the record below exists it counts as free (name-index.ts).
+      this.names.reserve(n, id);
+      try {
+        fs.mkdirSync(dir, { mode: 0o711 });
+        const placeholder: ContainerRecord = { id, name: n, image: req.image ?? req.rootfsDir!, created: new Date().toISOString(), bundle: dir, rootfs: '', labels: {}, timeline: [] };
+        this.writeRecord(placeholder);
+      } catch (e) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        this.names.release(n, id);
+        throw e;
+      }
       return n;
     });
     tm.mark('name');
@@ -308,6 +363,7 @@ export class ContainerService {
       if (snapshotKey) await this.snapshotter.remove(snapshotKey).catch(() => undefined);
       if (networked) await this.network().teardownNetwork(id).catch(() => undefined);
       fs.rmSync(dir, { recursive: true, force: true });
+      await this.releaseName(name, id).catch(() => undefined); // else stale: free all the same
       throw e;
     }
   }
@@ -361,8 +417,9 @@ export class ContainerService {
    * a CLI start on one removal; the exit command only matters if the caller died.
    */
   async start(idOrName: string, opts: { beforeStart?: (m: Monitor) => Promise<void>; ttySize?: { rows: number; cols: number }; removeGraceSec?: number } = {}): Promise<Monitor> {
+    this.cfg.cgroupPrefetch?.kick();
     const r = this.resolve(idOrName);
-    const tm = opTimer('start', r.id);
+    const tm = opTimer('engine', 'start', r.id.slice(0, 12));
     const v = this.view(r);
     if (v.status === 'running' || v.status === 'paused') throw failedPrecondition(`container ${r.name} is already ${v.status}`);
     tm.mark('view');
@@ -559,7 +616,7 @@ export class ContainerService {
   }
 
   private async removeLocked(r: ContainerRecord, opts: { force?: boolean }): Promise<ContainerRecord> {
-    const tm = opTimer('remove', r.id);
+    const tm = opTimer('engine', 'remove', r.id.slice(0, 12));
     const v = this.view(r);
     if ((v.status === 'running' || v.status === 'paused') && !opts.force) {
       throw failedPrecondition(`cannot remove container ${r.name}: it is ${v.status} (stop it first or use --force)`);
@@ -609,6 +666,8 @@ export class ContainerService {
     const dir = this.layout.containerDir(r.id);
     const tomb = path.join(this.layout.containers, `.removing-${r.id}`);
     fs.renameSync(dir, tomb);
+    // After the record: a crash between the two leaves a stale entry, which counts as free.
+    await this.releaseName(r.name, r.id).catch(() => undefined);
     fs.rmSync(tomb, { recursive: true, force: true });
     tm.point('dir');
     await snapshot;

@@ -66,7 +66,9 @@ export function waitExit(t: WaitTarget, opts: { signal?: AbortSignal; pollMs?: n
     } catch {
       // The directory vanished: the poll below reports what it finds.
     }
-    timer = setInterval(check, opts.pollMs ?? 200);
+    // Without a watcher the poll is all there is: then it must be short enough for normal exits too.
+    const pollMs = opts.pollMs ?? 200;
+    timer = setInterval(check, watcher ? pollMs : Math.min(pollMs, 200));
     check();
   });
 }

@@ -18,6 +18,8 @@ import { runRuntime, type RuntimeRef } from './runtime-cli.js';
 import { loadSession, saveSession, type ExitStatus, type Session } from './session.js';
 import { connectInDir } from './sockets.js';
 
+const DEAD_MONITOR_POLL_MS = 2000;
+
 export interface CreateOptions {
   id: string;
   bundle: string;
@@ -100,9 +102,15 @@ export class Monitor {
     return !this.exitStatus() && this.monitorPid > 0 && monitorAlive(this.monitorPid, this.session.monitorStartTime ?? '');
   }
 
+  /**
+   * An exit is seen at once: exit.json's rename wakes the waiter. `pollMs` (default 2 s) only bounds how
+   * late a monitor that died without writing one (kill -9) is noticed; a daemon waits on every running
+   * container, and a short poll of each would keep its event loop reading /proc.
+   */
   waitExit(opts: { signal?: AbortSignal; pollMs?: number } = {}): Promise<ExitStatus> {
     if (!this.monitorPid) return Promise.reject(new BerthError('FAILED_PRECONDITION', `no monitor recorded in ${this.dir}`));
-    return waitExit({ dir: this.dir, monitorPid: this.monitorPid, monitorStartTime: this.session.monitorStartTime ?? '' }, opts);
+    return waitExit({ dir: this.dir, monitorPid: this.monitorPid, monitorStartTime: this.session.monitorStartTime ?? '' },
+      { ...opts, pollMs: opts.pollMs ?? DEAD_MONITOR_POLL_MS });
   }
 
   attach(): Promise<AttachStreams> {

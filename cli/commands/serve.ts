@@ -37,8 +37,11 @@ export const register: Register = (program, globals) => {
       const { startCriServer } = await import('../../cri/server.js');
       const { startDockerApi } = await import('../../dockerapi/server.js');
       const { ContainerService } = await import('../../engine/service.js');
+      const { CgroupPrefetch } = await import('../../engine/cgroup-prefetch.js');
+      // one parked process for both front ends, ended after the servers on shutdown
+      const cgroupPrefetch = new CgroupPrefetch();
       const cri = await startCriServer({
-        engine: { root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN },
+        engine: { root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN, cgroupPrefetch },
         socket: o.criSocket, mirrors: parseMirrors(o.registryMirror), insecureRegistries: o.insecureRegistry,
         network: o.cniConfDir ? { confDir: o.cniConfDir } : undefined, log: g.debug ? log : undefined,
       });
@@ -48,14 +51,14 @@ export const register: Register = (program, globals) => {
       if (o.docker !== false) {
         const docker = await startDockerApi({
           socketPath: o.dockerSocket ?? path.join(g.state, 'docker.sock'),
-          engine: new ContainerService({ root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN }),
+          engine: new ContainerService({ root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN, cgroupPrefetch }),
           insecureRegistries: o.insecureRegistry, debug: g.debug,
         });
         servers.push(docker);
         process.stdout.write(`Docker API listening on ${docker.socketPath}\n`);
       }
       await new Promise<void>((resolve) => {
-        const stop = () => { Promise.all(servers.map((s) => s.close())).finally(resolve); };
+        const stop = () => { Promise.all(servers.map((s) => s.close())).finally(() => cgroupPrefetch.close()).finally(resolve); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });

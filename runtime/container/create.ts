@@ -9,7 +9,7 @@ import { containerCgroup, type ContainerCgroup } from './cgroup.js';
 import { destroyContainer } from './destroy.js';
 import { reapIfStale } from './load.js';
 import { mark } from '../../lib/timing.js';
-import { opTimer, type OpTimer } from '../op-timer.js';
+import { opTimer, type OpTimer } from '../../lib/op-timer.js';
 import type { EarlyInit } from '../launch.js';
 
 export interface CreateOptions {
@@ -28,7 +28,7 @@ export async function createContainer(rt: Runtime, opts: CreateOptions): Promise
   const id = validateId(opts.id);
   // A process that times itself (the Node CLI; an engine hosting the planner) prints to its own stderr,
   // where its other lines go; a resident planner to its caller's (the thin client's).
-  const tm = opTimer(rt.env, 'create', id, process.env.BERTH_TIMING ? (t) => { process.stderr.write(t); } : rt.err);
+  const tm = opTimer('runtime', 'create', id, { env: rt.env, print: process.env.BERTH_TIMING ? (t) => { process.stderr.write(t); } : rt.err });
   const launch = await import('../launch.js');
   // berth-init starts while the bundle is read and the cgroup made: it needs neither until its plan.
   const init = launch.startCreateInit(rt.host, opts.stdio, opts.preserveFds ?? 0);

@@ -118,7 +118,7 @@ test('RunPodSandbox: pause in its own namespaces, pod cgroup below /berth, READY
   if (!ready) return;
   podId = (await c.runtime('RunPodSandbox', { config: podConfig() })).pod_sandbox_id;
   assert.match(podId, /^[a-f0-9]{64}$/);
-  await rejectsWith(c.runtime('RunPodSandbox', { config: podConfig() }), grpc.status.ALREADY_EXISTS);
+  await rejectsWith(c.runtime('RunPodSandbox', { config: podConfig() }), grpc.status.ALREADY_EXISTS, new RegExp(`already exists as ${podId}`));
   const st = await c.runtime('PodSandboxStatus', { pod_sandbox_id: podId, verbose: true });
   assert.is(st.status.state, 'SANDBOX_READY');
   assert.is(st.status.metadata.name, 'web');
@@ -139,6 +139,8 @@ test('RunPodSandbox: pause in its own namespaces, pod cgroup below /berth, READY
 test('CreateContainer/StartContainer join the pod: hostname, resolv.conf, shared net+ipc', async () => {
   if (!ready) return;
   sleeperId = (await c.runtime('CreateContainer', containerConfig('sleeper', ['echo started; exec sleep 600']))).container_id;
+  // the kubelet's retry of the same name and attempt makes no second container
+  await rejectsWith(c.runtime('CreateContainer', containerConfig('sleeper', ['true'])), grpc.status.INVALID_ARGUMENT, new RegExp(`sleeper attempt 0 already exists in pod sandbox ${podId} as ${sleeperId}`));
   let s = (await c.runtime('ContainerStatus', { container_id: sleeperId })).status;
   assert.is(s.state, 'CONTAINER_CREATED');
   await c.runtime('StartContainer', { container_id: sleeperId });
