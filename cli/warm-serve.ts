@@ -36,7 +36,7 @@ export async function serveWarm(preload: () => Promise<unknown>): Promise<void> 
   // Listening first: a call that arrives while the modules load waits for them instead of starting cold.
   const lfd = warmListen(socket);
   // Calls now connect: none needs to wait for "loading" (the client's connect_warm) any more.
-  if (lockFd >= 0) fs.ftruncateSync(lockFd, 0);
+  lockState(lockFd, 'ready');
   fs.writeFileSync(pidFile, `${process.pid} ${path.basename(socket, '.sock')}\n`);
   process.once('exit', () => { try { fs.unlinkSync(pidFile); } catch { /* gone */ } });
   await preload();
@@ -54,10 +54,20 @@ export async function serveWarm(preload: () => Promise<unknown>): Promise<void> 
     }
     if (Date.now() >= deadline || bundleIdentity() !== bundle) {
       // Idle or outdated: leave (the socket goes first, under the lock, so no client connects to nothing).
+      // "leaving" first: a client that finds no socket while the lock is still ours (until this process
+      // has fully exited) starts a successor that waits for that (berth-client.c, departing_holder).
+      lockState(lockFd, 'leaving');
       try { fs.unlinkSync(socket); } catch { /* gone */ }
       process.exit(0);
     }
   }
+}
+
+/** What the holder of the key's lock is doing, for the clients that find it held: "<state> <pid>". */
+function lockState(lockFd: number, state: 'ready' | 'leaving'): void {
+  if (lockFd < 0) return;
+  fs.ftruncateSync(lockFd, 0);
+  fs.writeSync(lockFd, `${state} ${process.pid}`, 0);
 }
 
 function bundleIdentity(): string {

@@ -8,7 +8,8 @@
  *
  * Without a warm process (none yet, a stale socket, BERTH_WARM=off, `berth serve`) it execs the Node CLI,
  * bin/berth-node, with the same argv. At the end of every call (cold or warm) it makes sure one warm
- * process is waiting or starting for this key (a flock on <key>.lock, held by that process, decides).
+ * process is waiting or starting for this key (a flock on <key>.lock, held by that process, decides;
+ * the file says what the holder does: departing_holder()).
  *   BERTH_WARM=off        never connect, never start one (always the Node CLI)
  *   BERTH_WARM_DIR=DIR    sockets, locks and pid files (default /run/berth/warm as root, else
  *                         $XDG_RUNTIME_DIR/berth/warm; without either: always the Node CLI)
@@ -184,10 +185,41 @@ static void exec_node_cli(void) {
 }
 
 /*
+ * The lock file names its holder and what it does, "<state> <pid>": starting (waiting for the end of an
+ * earlier call), loading, ready (listening), leaving (idle or outdated, exiting); empty or without a pid
+ * while a client that took the lock has not forked the holder yet. A holder that is leaving, or dead
+ * (killed: a process looks dead before the last of its threads has exited and closed the lock), still
+ * holds the lock for a moment but will never serve: its pid then, else 0 (a holder that will serve).
+ */
+static pid_t departing_holder(int fd) {
+  char buf[64] = "", state[16];
+  int pid = 0;
+  if (pread(fd, buf, sizeof buf - 1, 0) <= 0 || sscanf(buf, "%15s %d", state, &pid) != 2 || pid <= 0) return 0;
+  if (!strcmp(state, "leaving")) return pid;
+  char path[64], stat[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int sfd = open(path, O_RDONLY | O_CLOEXEC);
+  if (sfd < 0) return pid; /* gone */
+  ssize_t n = read(sfd, stat, sizeof stat - 1);
+  close(sfd);
+  if (n <= 0) return pid;
+  stat[n] = 0;
+  const char *rp = strrchr(stat, ')');
+  return rp && (rp[2] == 'Z' || rp[2] == 'X') ? pid : 0;
+}
+
+static void write_state(int fd, const char *state) {
+  char buf[64];
+  int n = snprintf(buf, sizeof buf, "%s %d", state, (int)getpid());
+  if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) _exit(1);
+}
+
+/*
  * Start a warm process for `key` unless one is waiting or starting (it holds <key>.lock). It waits for
  * `after` (this call: the client, or the Node CLI it becomes) to end, up to COLD_WAIT_MS, so it does not
  * take CPU from the call, then becomes the Node CLI in warm mode with the lock on fd 3. `ending`: this
- * client exits right after (the warm path), so a call that comes meanwhile should wait for it.
+ * client exits right after (the warm path), so a call that comes meanwhile should wait for it. When the
+ * lock's holder is departing, the new process first waits for it to be gone (not this call).
  */
 static void ensure_warm(const char *dir, const char *key, pid_t after, int ending) {
   char lock[PATH_MAX + 64], sock[PATH_MAX + 64], cli[PATH_MAX + 64];
@@ -196,26 +228,42 @@ static void ensure_warm(const char *dir, const char *key, pid_t after, int endin
   snprintf(cli, sizeof cli, "%s/bin/berth-node", repo);
   int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) { close(fd); return; }
+  pid_t departing = 0;
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0 && !(departing = departing_holder(fd))) { close(fd); return; }
   /* "loading": from now on a call waits for this process rather than start cold (connect_warm); at once
-   * when `after` is ending (this client), else once it has ended. Empty: a "loading" of a dead starter. */
-  if (ftruncate(fd, 0) < 0 || (ending && pwrite(fd, "loading", 7, 0) != 7)) { close(fd); return; }
+   * when `after` is ending (this client), else once it has ended. A "loading" of a dead starter is
+   * harmless: clients see its lock free. */
+  if (!departing && (ftruncate(fd, 0) < 0 || (ending && pwrite(fd, "loading", 7, 0) != 7))) { close(fd); return; }
   pid_t mid = fork();
   if (mid == 0) {
     setsid();
     if (fork() != 0) _exit(0);
+    /* /dev/null on 0-2 at once: a caller waiting for the end of its output must not wait for this */
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0) _exit(1);
+    for (int i = 0; i < 3; i++) dup2(null, i);
+    if (departing) {
+      /* the lock is free once the departing holder has fully exited; someone else may take it first */
+      int hfd = (int)syscall(SYS_pidfd_open, departing, 0);
+      if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        struct pollfd hp = { .fd = hfd, .events = POLLIN };
+        if (hfd >= 0) while (poll(&hp, 1, -1) < 0 && errno == EINTR) {}
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) _exit(0);
+      }
+      if (hfd >= 0) close(hfd);
+      if (ending) write_state(fd, "loading");
+    }
+    if (!ending) write_state(fd, "starting");
     int pfd = (int)syscall(SYS_pidfd_open, after, 0);
     if (pfd >= 0) {
       struct pollfd pf = { .fd = pfd, .events = POLLIN };
       while (poll(&pf, 1, COLD_WAIT_MS) < 0 && errno == EINTR) {}
       close(pfd);
     }
-    if (!ending && pwrite(fd, "loading", 7, 0) != 7) _exit(1);
-    /* the lock on fd 3 (without close-on-exec), /dev/null on 0-2, nothing else */
-    int lk = fcntl(fd, F_DUPFD, 10), null = open("/dev/null", O_RDWR);
-    if (lk < 0 || null < 0) _exit(1);
-    for (int i = 0; i < 3; i++) dup2(null, i);
-    if (dup2(lk, 3) < 0) _exit(1);
+    write_state(fd, "loading");
+    /* the lock on fd 3 (without close-on-exec), nothing else */
+    int lk = fcntl(fd, F_DUPFD, 10);
+    if (lk < 0 || dup2(lk, 3) < 0) _exit(1);
     syscall(SYS_close_range, 4, ~0U, 0);
     /* its working directory is the call's, at handoff; waiting, it must not pin a directory or mount */
     if (chdir("/") < 0) _exit(1);
@@ -348,9 +396,9 @@ static int fatal_by_default(int sig) {
 
 /*
  * A connection to the key's warm process. When none listens yet but one is loading (its starter wrote
- * "loading" into the lock it holds, and it clears that once it listens), wait for it: it is ahead of a
+ * "loading" into the lock it holds, and it writes "ready" once it listens), wait for it: it is ahead of a
  * cold start, which would do the same loading from the beginning. Not for a starter still waiting for
- * the end of an earlier call (empty lock file), nor one that died (the lock is free).
+ * the end of an earlier call ("starting"), nor one that died (the lock is free).
  */
 static int connect_warm(const struct sockaddr_un *a, const char *dir, const char *key) {
   int lockfd = -1;

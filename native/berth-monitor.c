@@ -912,6 +912,12 @@ int main(int argc, char **argv) {
       sync_error("poll: ", strerror(errno), strlen(strerror(errno)));
       return 1;
     }
+    // Accept before reading output: a client (`berth run`) connects, then starts the container, so its
+    // connection is queued before any output exists; read first, that output would miss the client.
+    if (pf[i_att].revents) {
+      int c = accept_client(attach_lfd);
+      if (c >= 0) attach_add(c);
+    }
     if (i_out >= 0 && pf[i_out].revents) read_stream(S_OUT);
     if (i_err >= 0 && pf[i_err].revents) read_stream(S_ERR);
     if (i_errp >= 0 && pf[i_errp].revents) {
@@ -935,10 +941,6 @@ int main(int argc, char **argv) {
       struct signalfd_siginfo si;
       while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {}
       reap();
-    }
-    if (pf[i_att].revents) {
-      int c = accept_client(attach_lfd);
-      if (c >= 0) attach_add(c);
     }
     if (pf[i_ctl].revents) {
       int c = accept_client(ctl_lfd);

@@ -318,6 +318,32 @@ test('a warm process killed -9 (stale socket): the next call still works, and wa
   assert.is(servedBy(berth(w, ['--version'])), next);
 });
 
+// The lock is held until the last thread of its holder has exited, after the holder already looks dead
+// (or, idle, has said it is leaving): a call then must still start a successor, which waits for that.
+test('a call that finds the lock held by a departing process still starts the next warm process', async () => {
+  if (!isRoot) return;
+  const w = warmEnv();
+  const pid = await ready(w);
+  const [lock] = fs.readdirSync(w.dir).filter((f) => f.endsWith('.lock')).map((f) => path.join(w.dir, f));
+  process.kill(pid, 'SIGKILL');
+  // a stand-in for a holder that lingers: it takes the lock once free and says it is leaving
+  const holder = spawn('sh', ['-c', 'exec 9<>"$0"; flock 9; printf "leaving %d" $$ >"$0"; echo held; exec sleep 60', lock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    holder.stdout!.on('data', (d) => { out += d; });
+    await until('the stand-in holds the lock', () => out.includes('held'));
+    const r = berth(w, ['--version']);
+    assert.is(r.status, 0, r.stderr);
+    assert.is(servedBy(r), undefined, 'cold: nothing listens');
+    assert.equal(registered(w.dir), [], 'none while the lock is held');
+    holder.kill('SIGKILL');
+    const next = await waitingPid(w);
+    assert.is(servedBy(berth(w, ['--version'])), next);
+  } finally {
+    holder.kill('SIGKILL');
+  }
+});
+
 test('a rebuilt bundle is not served by an old warm process (which leaves)', async () => {
   if (!isRoot) return;
   const w = warmEnv();

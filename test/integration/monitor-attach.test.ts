@@ -46,6 +46,26 @@ else for (const rt of testRuntimes()) {
       assert.equal(texts(m), ['stdout:hello', 'stdout:second']);
     }));
 
+  // A client's connection waits in the monitor's backlog when it starts the container (`berth run`);
+  // a monitor that sees the first output in the same round must accept that client before reading it.
+  // Stopping the monitor makes that round certain (on a loaded host it happened by itself).
+  test(`${rt.name}: output of a start right after attach reaches the client even when the monitor lags`, () =>
+    withBundle(['sh', '-c', 'echo early; exec sleep 2'], R, {}, async (b) => {
+      const m = await createContainer(opts(b, R));
+      process.kill(m.monitorPid, 'SIGSTOP');
+      try {
+        const a = await m.attach();
+        const out = readUntil(a.stdout, (t) => t.includes('early\n'));
+        await m.start();
+        await until(() => { try { return fs.readFileSync(`/proc/${m.pid}/comm`, 'utf8') === 'sleep\n'; } catch { return false; } }, 'the container wrote and went on');
+        process.kill(m.monitorPid, 'SIGCONT');
+        assert.is(await out, 'early\n');
+        assert.is((await m.waitExit()).exitCode, 0);
+      } finally {
+        process.kill(m.monitorPid, 'SIGCONT');
+      }
+    }));
+
   test(`${rt.name}: a client that stops reading is dropped; the log and the container never stall`, () =>
     withBundle(['sh', '-c', 'head -c 8000000 /dev/zero | tr "\\0" x; echo; echo END'], R, {}, async (b) => {
       const m = await createContainer(opts(b, R));
