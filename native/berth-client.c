@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "timing.h"
+#include "die-by-signal.h"
 
 #define MAX_ENV (4u << 20)
 /* how long a warm process started by a cold call waits for that call to end before it loads anyway */
@@ -377,17 +378,6 @@ static void restore_stdio(void) {
     if (stdio_state[fd].tty) while (tcsetattr(fd, TCSANOW, &stdio_state[fd].tio) < 0 && errno == EINTR) {}
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
-}
-
-static void die_by_signal(int sig) {
-  timing_report();
-  signal(sig, SIG_DFL);
-  sigset_t one;
-  sigemptyset(&one);
-  sigaddset(&one, sig);
-  sigprocmask(SIG_UNBLOCK, &one, NULL);
-  raise(sig);
-  exit(128 + sig);
 }
 
 static int fatal_by_default(int sig) {

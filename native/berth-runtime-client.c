@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "timing.h"
+#include "die-by-signal.h"
 
 #define DEFAULT_SOCKET "/run/berth-runtime/planner.sock"
 #define MAX_FRAME (64u << 20)
@@ -284,17 +285,6 @@ static void send_request(int argc, char **argv) {
 #undef PUT
   if (len > MAX_FRAME || send_frame(conn, 'Q', buf, len) < 0) die("cannot send the request to the planner at %s: %s", sock_path, strerror(errno));
   free(buf);
-}
-
-static void die_by_signal(int sig) {
-  timing_report();
-  signal(sig, SIG_DFL);
-  sigset_t one;
-  sigemptyset(&one);
-  sigaddset(&one, sig);
-  sigprocmask(SIG_UNBLOCK, &one, NULL);
-  raise(sig);
-  exit(128 + sig);
 }
 
 /* One frame from the planner; returns -1 to go on, else the exit code. */
