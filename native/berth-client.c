@@ -45,7 +45,7 @@
 #include <unistd.h>
 
 #include "timing.h"
-#include "die-by-signal.h"
+#include "client-common.h"
 
 #define MAX_ENV (4u << 20)
 /* how long a warm process started by a cold call waits for that call to end before it loads anyway */
@@ -280,32 +280,14 @@ static void ensure_warm(const char *dir, const char *key, pid_t after, int endin
 }
 
 /* ---- the warm path -------------------------------------------------------------------------------- */
-static int write_all(int fd, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len) {
-    ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
 /* The request frame, its first bytes carrying fds 0, 1, 2 and the working directory. */
 static int send_request(int conn, int argc, char **argv, int cwdfd) {
   mode_t um = umask(0);
   umask(um);
-  size_t cap = 4096, len = 5;
-  char *buf = malloc(cap);
-  if (!buf) return -1;
-#define PUT(str) do { \
-    size_t l_ = strlen(str) + 1; \
-    while (len + l_ > cap) { cap *= 2; char *nb_ = realloc(buf, cap); if (!nb_) { free(buf); return -1; } buf = nb_; } \
-    memcpy(buf + len, str, l_); len += l_; \
-  } while (0)
+  /* the frame header's 5 bytes first, filled in once the length is known */
+  struct nulbuf nb = { .b = malloc(4096), .len = 5, .cap = 4096 };
+  if (!nb.b) return -1;
+#define PUT(str) do { if (nulbuf_put(&nb, (str)) < 0) return -1; } while (0)
   char num[32];
   PUT("1");
   snprintf(num, sizeof num, "%o", (unsigned)um); PUT(num);
@@ -313,6 +295,8 @@ static int send_request(int conn, int argc, char **argv, int cwdfd) {
   for (int i = 1; i < argc; i++) PUT(argv[i]);
   for (char **e = environ; *e; e++) if (strchr(*e, '=')) PUT(*e);
 #undef PUT
+  char *buf = nb.b;
+  size_t len = nb.len;
   uint32_t n = (uint32_t)len - 4;
   buf[0] = n & 0xff; buf[1] = (n >> 8) & 0xff; buf[2] = (n >> 16) & 0xff; buf[3] = (n >> 24) & 0xff;
   buf[4] = 'Q';
@@ -328,7 +312,7 @@ static int send_request(int conn, int argc, char **argv, int cwdfd) {
   memcpy(CMSG_DATA(cm), fds, sizeof fds);
   ssize_t sent;
   while ((sent = sendmsg(conn, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {}
-  int r = sent < 0 ? -1 : write_all(conn, buf + sent, len - (size_t)sent);
+  int r = sent < 0 ? -1 : write_all(conn, buf + sent, len - (size_t)sent, 1);
   free(buf);
   return r;
 }

@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #include "timing.h"
-#include "die-by-signal.h"
+#include "client-common.h"
 
 #define DEFAULT_SOCKET "/run/berth-runtime/planner.sock"
 #define MAX_FRAME (64u << 20)
@@ -75,20 +75,6 @@ static void die(const char *fmt, ...) {
   va_end(ap);
   fprintf(stderr, "berth-runtime: %s\n", msg);
   exit(1);
-}
-
-static int write_all(int fd, const void *buf, size_t len, int sock) {
-  const char *p = buf;
-  while (len) {
-    ssize_t n = sock ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -1;
-    }
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
 }
 
 static int send_frame(int fd, char type, const void *payload, size_t len) {
@@ -265,14 +251,8 @@ static void send_request(int argc, char **argv) {
   if (!getcwd(cwd, sizeof cwd)) exec_node_cli();
   mode_t um = umask(0);
   umask(um);
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) die("out of memory");
-#define PUT(str) do { \
-    size_t l_ = strlen(str) + 1; \
-    while (len + l_ > cap) { cap *= 2; buf = realloc(buf, cap); if (!buf) die("out of memory"); } \
-    memcpy(buf + len, str, l_); len += l_; \
-  } while (0)
+  struct nulbuf nb = { 0 };
+#define PUT(str) do { if (nulbuf_put(&nb, (str)) < 0) die("out of memory"); } while (0)
   char num[32];
   PUT("1");
   snprintf(num, sizeof num, "%d", (int)getpid()); PUT(num);
@@ -283,8 +263,8 @@ static void send_request(int argc, char **argv) {
   /* The whole environment: hooks without env of their own run with it, as runc's do (env_fits). */
   for (char **e = environ; *e; e++) if (strchr(*e, '=') != NULL) PUT(*e);
 #undef PUT
-  if (len > MAX_FRAME || send_frame(conn, 'Q', buf, len) < 0) die("cannot send the request to the planner at %s: %s", sock_path, strerror(errno));
-  free(buf);
+  if (nb.len > MAX_FRAME || send_frame(conn, 'Q', nb.b, nb.len) < 0) die("cannot send the request to the planner at %s: %s", sock_path, strerror(errno));
+  free(nb.b);
 }
 
 /* One frame from the planner; returns -1 to go on, else the exit code. */
