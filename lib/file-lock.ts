@@ -5,10 +5,13 @@ import { BerthError } from './errors.js';
 
 export interface FileLock { release(): void }
 
-/** Take an exclusive (or shared) lock on `file`, creating it. Blocks unless `wait` is false. */
-export function lockFile(file: string, opts: { shared?: boolean; wait?: boolean } = {}): FileLock {
+/**
+ * Take an exclusive (or shared) lock on `file`, creating it unless `create` is false (then a missing file
+ * throws ENOENT). Blocks unless `wait` is false.
+ */
+export function lockFile(file: string, opts: { shared?: boolean; wait?: boolean; create?: boolean } = {}): FileLock {
   // Node opens every fd O_CLOEXEC already, so the lock never leaks into a container.
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  const fd = fs.openSync(file, fs.constants.O_RDWR | (opts.create === false ? 0 : fs.constants.O_CREAT), 0o600);
   let op: number = opts.shared ? LOCK.SH : LOCK.EX;
   if (opts.wait === false) op |= LOCK.NB;
   try {

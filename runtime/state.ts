@@ -118,7 +118,9 @@ export class StateStore {
       if (before === undefined) throw notFound(`container ${id} does not exist`);
       let l: { release(): void };
       try {
-        l = lockFile(file, { wait: opts.wait });
+        // Never create it: a delete that has unlinked the lock file but not yet its directory would then
+        // fail to remove a directory we just made non-empty again.
+        l = lockFile(file, { wait: opts.wait, create: false });
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container ${id} does not exist`);
         throw e;
