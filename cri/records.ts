@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FromSchema } from 'json-schema-to-ts';
 import { Ajv } from 'ajv';
-import { writeJsonAtomicAsync } from '../lib/atomic-write.js';
+import { writeJsonAtomic, writeJsonAtomicAsync } from '../lib/atomic-write.js';
 import { dataLoss, invalidArgument, notFound } from '../lib/errors.js';
 import { NameIndex } from '../engine/name-index.js';
 
@@ -81,10 +81,14 @@ class JsonDir<T extends { id: string }> {
     if (!/^[a-f0-9]{64}$/.test(id)) throw invalidArgument(`${this.what} id ${JSON.stringify(id)} is not 64 hex digits`);
     return path.join(this.dir, `${id}.json`);
   }
-  /** Durable as every metadata write; the write and fsync run on the libuv pool, not the event loop. */
-  async put(r: T): Promise<void> {
+  /**
+   * Durable as every metadata write. `beside: true` when other work of the same request runs meanwhile:
+   * the write and fsync go to the libuv pool (several hops, ~1 ms); otherwise in this thread (~0.5 ms).
+   */
+  async put(r: T, opts: { beside?: boolean } = {}): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    await writeJsonAtomicAsync(this.file(r.id), r);
+    if (opts.beside) await writeJsonAtomicAsync(this.file(r.id), r);
+    else writeJsonAtomic(this.file(r.id), r);
   }
   get(id: string): T {
     const f = this.file(id);
@@ -116,12 +120,12 @@ class JsonDir<T extends { id: string }> {
    * Writes a new record unless a live one has its key: then that one's id is returned and nothing is
    * kept. The record is written first and the key claimed after, so two racing adds cannot both win.
    */
-  async add(r: T): Promise<string | undefined> {
+  async add(r: T, opts: { beside?: boolean } = {}): Promise<string | undefined> {
     this.ensureKeys();
     const key = keyOf(this.keyFn(r));
     const holder = this.keys.lookup(key);
     if (holder) return holder;
-    await this.put(r);
+    await this.put(r, opts);
     const won = this.keys.claim(key, r.id);
     if (won) this.delete(r.id);
     return won;
@@ -183,4 +187,6 @@ export class CriRecords {
     this.containers = new JsonDir<CriContainerRecord>(path.join(root, 'cri', 'containers'), checkContainer, 'container', containerKey);
   }
   sandboxDir(id: string): string { return path.join(this.root, 'cri', 'sandbox-files', id); }
+  /** where the pause root filesystems live (pause-rootfs.ts) */
+  get pauseRootfsDir(): string { return path.join(this.root, 'cri'); }
 }

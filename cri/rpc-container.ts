@@ -13,6 +13,7 @@ import { criResourcesFromSpec, linuxResourcesFromCri, translateContainer } from 
 import { updateResources } from '../engine/update-resources.js';
 import { readJson } from '../lib/atomic-write.js';
 import { isoToNs, nowNs } from './timestamps.js';
+import { opTimer } from '../lib/op-timer.js';
 
 export interface CriContainerView { record: CriContainerRecord; engine?: ContainerView }
 
@@ -58,15 +59,33 @@ export async function removeContainer(ctx: CriContext, id: string): Promise<void
   }
   try { await ctx.svc.remove(rec.id, { force: true }); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
   ctx.exits.exited(rec.id);
+  resourcesCache.delete(rec.id);
   // The log at the kubelet's path stays: the kubelet removes it with the container's log directory.
   ctx.records.containers.delete(rec.id);
   ctx.emit(rec.id, 'CONTAINER_DELETED_EVENT', rec.sandboxId);
 }
 
+/**
+ * The kubelet polls ContainerStatus; config.json (tens of KB with its seccomp profile) only changes
+ * by UpdateContainerResources, which renames a new file into place: read again only then.
+ */
+const resourcesCache = new Map<string, { ino: bigint; mtimeNs: bigint; resources: Msg | null }>();
+
 function resourcesOf(e: ContainerView | undefined): Msg | null {
   if (!e) return null;
+  const file = path.join(e.record.bundle, 'config.json');
   // a container being removed has no bundle left: no resources to report
-  try { return criResourcesFromSpec(readJson(path.join(e.record.bundle, 'config.json'))); } catch { return null; }
+  const st = fs.statSync(file, { throwIfNoEntry: false, bigint: true });
+  if (!st) {
+    resourcesCache.delete(e.record.id);
+    return null;
+  }
+  const hit = resourcesCache.get(e.record.id);
+  if (hit && hit.ino === st.ino && hit.mtimeNs === st.mtimeNs) return hit.resources;
+  let resources: Msg | null;
+  try { resources = criResourcesFromSpec(readJson(file)); } catch { resources = null; }
+  resourcesCache.set(e.record.id, { ino: st.ino, mtimeNs: st.mtimeNs, resources });
+  return resources;
 }
 
 export function containerStatus(ctx: CriContext, v: CriContainerView) {
@@ -111,7 +130,9 @@ function matches(v: CriContainerView, f: Msg): boolean {
 export function containerHandlers(ctx: CriContext) {
   return {
     CreateContainer: async (req: Msg) => {
+      const tm = opTimer('cri', 'create-container', String(req.pod_sandbox_id ?? '').slice(0, 12));
       const sb = ctx.sandboxes.get(req.pod_sandbox_id ?? '');
+      tm.mark('sandbox');
       if (!sb.ready) throw failedPrecondition(`pod sandbox ${sb.record.id} is not ready: cannot create containers in it`);
       const config = req.config ?? {};
       const md = config.metadata ?? {};
@@ -132,8 +153,10 @@ export function containerHandlers(ctx: CriContext) {
         .replace(/[^a-zA-Z0-9_.-]/g, '-').slice(0, 120) + '_' + crypto.randomBytes(3).toString('hex');
       const logPath = sb.record.logDirectory && config.log_path ? path.join(sb.record.logDirectory, config.log_path) : '';
       if (logPath) fs.mkdirSync(path.dirname(logPath), { recursive: true, mode: 0o755 });
+      tm.mark('translate');
       // The monitor writes the CRI-format log right at the kubelet's path (rotation + ReopenContainerLog work on it).
       const engineRec = await ctx.svc.create({ ...create, name, ...(logPath ? { logPath } : {}) });
+      tm.mark('engine');
       const record: CriContainerRecord = {
         id: engineRec.id, sandboxId: sb.record.id, metadata: { name: md.name, attempt }, image: config.image?.image ?? '',
         imageRef: engineRec.imageId ?? '', createdAt: nowNs(), labels: { ...(config.labels ?? {}) },
@@ -151,16 +174,23 @@ export function containerHandlers(ctx: CriContext) {
         await ctx.svc.remove(engineRec.id, { force: true }).catch(() => undefined);
         throw exists(racing);
       }
+      tm.mark('record');
       ctx.emit(record.id, 'CONTAINER_CREATED_EVENT', record.sandboxId);
+      tm.end();
       return { container_id: record.id };
     },
     StartContainer: async (req: Msg) => {
+      const tm = opTimer('cri', 'start-container', String(req.container_id ?? '').slice(0, 12));
       const v = containerView(ctx, req.container_id ?? '');
+      tm.mark('view');
       if (!v.engine) throw failedPrecondition(`container ${v.record.id} has no runtime state left`);
       if (v.engine.status !== 'created') throw failedPrecondition(`container ${v.record.id} is ${v.engine.status}: only a created container can be started`);
       await ctx.svc.start(v.record.id);
+      tm.mark('engine');
       ctx.emit(v.record.id, 'CONTAINER_STARTED_EVENT', v.record.sandboxId);
       ctx.exits.watch(v.record.id, v.record.sandboxId);
+      tm.mark('watch');
+      tm.end();
       return {};
     },
     StopContainer: async (req: Msg) => {

@@ -1,5 +1,6 @@
 // RuntimeService: RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus, ListPodSandbox.
 import { isBerthError } from '../lib/errors.js';
+import { opTimer } from '../lib/op-timer.js';
 import type { CriContext } from './context.js';
 import type { Msg } from './grpc-status.js';
 import type { SandboxView } from './sandboxes.js';
@@ -38,11 +39,15 @@ export function sandboxHandlers(ctx: CriContext) {
     // As containerd, a pod's own lifecycle is reported as container events naming the sandbox id;
     // its STOPPED event comes from the pause container's exit (StopPodSandbox or by itself).
     RunPodSandbox: async (req: Msg) => {
+      const tm = opTimer('cri', 'RunPodSandbox', '');
       const id = await sb.run(req.config, req.runtime_handler ?? '');
+      tm.mark('run');
       ctx.emit(id, 'CONTAINER_CREATED_EVENT', id);
       const { pauseId } = ctx.records.sandboxes.get(id);
       if (pauseId) ctx.exits.watch(pauseId, id, id);
       ctx.emit(id, 'CONTAINER_STARTED_EVENT', id);
+      tm.mark('watch');
+      tm.end();
       return { pod_sandbox_id: id };
     },
     StopPodSandbox: async (req: Msg) => {

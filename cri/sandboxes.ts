@@ -1,18 +1,19 @@
 // Pod sandboxes: a berth-pause process holding the pod's ipc/uts/net namespaces (net from CNI),
 // a pod cgroup parent, and the pod's /etc/hosts, /etc/resolv.conf and hostname. The pause process is
-// an ordinary container of the container service (rootfs = a directory holding only the pause
+// an ordinary container of the container service (rootfs = a shared directory holding only the pause
 // binary), so its state, monitor and cleanup are the container service's.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BerthError, failedPrecondition, invalidArgument, isBerthError } from '../lib/errors.js';
-import { nativeBinary } from '../lib/paths.js';
 import type { ContainerService } from '../engine/service.js';
 import type { NetworkManager, NetworkSetup } from '../engine/network/index.js';
 import { hostsFile, resolvConf } from '../engine/etc-files.js';
 import { CriRecords, sandboxKey, type SandboxRecord } from './records.js';
 import { podCgroupParent, removePodCgroup } from './pod-cgroup.js';
 import { nowNs } from './timestamps.js';
+import { opTimer } from '../lib/op-timer.js';
+import { pauseRootfs } from './pause-rootfs.js';
 import type { Msg } from './grpc-status.js';
 
 export type NsMode = 'pod' | 'container' | 'node';
@@ -86,19 +87,16 @@ export class Sandboxes {
       labels: { ...(config.labels ?? {}) }, annotations: { ...(config.annotations ?? {}) },
       runtimeHandler: runtimeHandler ?? '', cgroupParent: podCgroupParent(linux.cgroup_parent ?? '', id), namespaces,
     };
+    const tm = opTimer('cri', 'run-pod', id.slice(0, 12));
+    // the new pod cgroup (two levels in every v1 hierarchy) is made while the rest is written
+    this.svc.prepareCgroup(pauseCgroupsPath(record));
     const files = this.filesDir(id);
-    const rootfs = path.join(files, 'rootfs');
-    const racing = await this.records.sandboxes.add(record);
-    if (racing) throw exists(racing);
+    // Written beside the rest (its fsync would hold everything up), and settled before the pod is: a
+    // racing retry that wins makes this pod's setup undone below. Until the last write, the record
+    // has no pause id: a crash before it leaves a pause container found by its name (pauseIdOf).
+    const adding = this.records.sandboxes.add(record, { beside: true });
+    adding.catch(() => undefined); // awaited below
     try {
-      fs.mkdirSync(rootfs, { recursive: true, mode: 0o755 });
-      for (const d of ['proc', 'dev', 'sys', 'etc']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
-      // the rootfs is read-only: the bind mount points must exist beforehand
-      for (const f of ['hosts', 'resolv.conf', 'hostname']) fs.writeFileSync(path.join(rootfs, 'etc', f), '');
-      fs.copyFileSync(nativeBinary('berth-pause'), path.join(rootfs, 'pause'));
-      fs.chmodSync(path.join(rootfs, 'pause'), 0o755);
-      if (config.log_directory) fs.mkdirSync(config.log_directory, { recursive: true, mode: 0o755 });
-
       // The network's ADD configures the namespace while the pause container is created (and, once the
       // namespace exists, started) in it: the pause only holds the namespace, and the pod is reported
       // ready once both are done. The namespace's path is known before it exists; the runtime's create
@@ -108,39 +106,47 @@ export class Sandboxes {
       let netnsPath: string | undefined;
       if (namespaces.network !== 'node') {
         netnsPath = this.net.netnsFor(id).path;
+        // a namespace made ahead: the pause starts in it while the network is set up
+        const claimed = this.net.claimNetns(id);
         let nsReady!: () => void;
         const nsKnown = new Promise<void>((r) => { nsReady = r; });
-        networked = this.net.setupNetwork({
+        networked = tm.span('network', this.net.setupNetwork({
           id,
           portMappings: (config.port_mappings ?? []).filter((p: Msg) => p.host_port > 0).map((p: Msg) => ({
             hostPort: p.host_port, containerPort: p.container_port, protocol: String(p.protocol ?? 'TCP'), ...(p.host_ip ? { hostIP: p.host_ip } : {}),
           })),
           args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: md.namespace, K8S_POD_NAME: md.name, K8S_POD_INFRA_CONTAINER_ID: id, K8S_POD_UID: md.uid ?? '' },
           ...(needsInterfaces(linux.sysctls) ? {} : { onNetns: () => nsReady() }),
-        });
+        }));
         // the native driver makes the namespace with its interfaces in one step: no callback, setup's own end
-        nsExists = Promise.race([nsKnown, networked]);
+        nsExists = claimed && !needsInterfaces(linux.sysctls) ? Promise.resolve() : Promise.race([nsKnown, networked]);
         // both are awaited below; an early failure elsewhere must not leave them unhandled
         for (const p of [networked, nsExists]) p.catch(() => undefined);
       }
+      const rootfs = pauseRootfs(this.records.pauseRootfsDir);
+      fs.mkdirSync(files, { recursive: true, mode: 0o755 });
+      if (config.log_directory) fs.mkdirSync(config.log_directory, { recursive: true, mode: 0o755 });
+      tm.mark('rootfs');
+
       const dns = config.dns_config ?? {};
       const etc = { hostname, ip: record.ip, dns: dns.servers ?? [], dnsSearch: dns.searches ?? [], dnsOptions: dns.options ?? [], hostNetwork: namespaces.network === 'node' };
       const hostsOf = () => (etc.hostNetwork ? fs.readFileSync('/etc/hosts', 'utf8') : hostsFile(etc));
       fs.writeFileSync(path.join(files, 'hostname'), hostname + '\n');
       fs.writeFileSync(path.join(files, 'hosts'), hostsOf());
       fs.writeFileSync(path.join(files, 'resolv.conf'), resolvConf(etc));
+      tm.mark('etc');
 
       const pauseUp = (async () => {
-        const pause = await this.svc.create({
+        const pause = await tm.span('pause-create', this.svc.create({
           rootfsDir: rootfs,
-          name: `k8s_POD_${safeName(md.name)}_${safeName(md.namespace)}_${safeName(md.uid ?? '')}_${attempt}`.slice(0, 128),
+          name: pauseName(record),
           command: ['/pause'],
           hostname: namespaces.network === 'node' ? undefined : hostname,
           network: netnsPath ? { netnsPath } : 'host',
           uts: namespaces.network === 'node' ? 'host' : 'private',
           ipc: namespaces.ipc === 'node' ? 'host' : 'private',
           pid: namespaces.pid === 'node' ? 'host' : 'private',
-          cgroupsPath: `${record.cgroupParent}/berth-pause-${id.slice(0, 12)}`,
+          cgroupsPath: pauseCgroupsPath(record),
           sysctls: { ...(linux.sysctls ?? {}) },
           readonlyRootfs: true,
           capDrop: ['ALL'],
@@ -155,13 +161,15 @@ export class Sandboxes {
           ],
           stopSignal: 'SIGTERM',
           stopTimeout: PAUSE_STOP_TIMEOUT_S,
-        });
+        }));
         record.pauseId = pause.id;
-        await this.records.sandboxes.put(record);
-        await nsExists;
-        await this.svc.start(pause.id);
+        await tm.span('ns-wait', nsExists);
+        await tm.span('pause-start', this.svc.start(pause.id));
       })();
-      const [up, net] = await Promise.allSettled([pauseUp, networked]);
+      const [added, up, net] = await Promise.allSettled([adding, pauseUp, networked]);
+      tm.mark('pause+network');
+      if (added.status === 'rejected') throw added.reason;
+      if (added.value) throw exists(added.value);
       // a failed ADD tears its namespace down under the pause: its error is the one that explains
       if (net.status === 'rejected') throw net.reason;
       if (up.status === 'rejected') throw up.reason;
@@ -171,11 +179,27 @@ export class Sandboxes {
         etc.ip = net.value.ip;
         // in place (same inode): the pause's bind mount of it sees the address too
         fs.writeFileSync(path.join(files, 'hosts'), hostsOf());
-        await this.records.sandboxes.put(record);
       }
+      await this.records.sandboxes.put(record);
+      tm.mark('record');
+      tm.end();
       return id;
     } catch (e) {
-      await this.remove(id).catch(() => undefined);
+      await adding.catch(() => undefined);
+      // what this call knows: a racing winner deleted our record, a crash-free failure has its pause id
+      await this.remove(id, record).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The pause container of a pod: recorded, or (a pod whose setup died before its last write) by name. */
+  private pauseIdOf(r: SandboxRecord): string | undefined {
+    if (r.pauseId) return r.pauseId;
+    try {
+      const c = this.svc.resolve(pauseName(r));
+      return c.labels?.['io.berth.cri.sandbox'] === r.id ? c.id : undefined;
+    } catch (e) {
+      if (isBerthError(e, 'NOT_FOUND')) return undefined;
       throw e;
     }
   }
@@ -184,25 +208,41 @@ export class Sandboxes {
   async stop(idOrPrefix: string, stopContainer: (id: string, timeoutS: number) => Promise<void>, containersOf: (sandboxId: string) => string[]): Promise<void> {
     const r = this.records.sandboxes.get(this.records.sandboxes.resolve(idOrPrefix));
     for (const c of containersOf(r.id)) await stopContainer(c, 0);
-    if (r.pauseId) {
-      try { await this.svc.stop(r.pauseId, PAUSE_STOP_TIMEOUT_S); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
+    const pauseId = this.pauseIdOf(r);
+    if (pauseId) {
+      try { await this.svc.stop(pauseId, PAUSE_STOP_TIMEOUT_S); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
     }
     await this.net.teardownNetwork(r.id);
     await this.records.sandboxes.put({ ...r, stopped: true });
   }
 
-  /** Removes the pause container, the network, the pod cgroup and the pod's files; the caller removed its containers. */
-  async remove(id: string): Promise<void> {
-    const r = (() => { try { return this.records.sandboxes.get(id); } catch (e) { if (isBerthError(e, 'NOT_FOUND')) return undefined; throw e; } })();
-    if (r?.pauseId) {
-      try { await this.svc.remove(r.pauseId, { force: true }); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
+  /**
+   * Removes the pause container, the network, the pod cgroup and the pod's files; the caller removed its
+   * containers. `known`: the record as a failing run() has it (on disk it may be gone or older).
+   */
+  async remove(id: string, known?: SandboxRecord): Promise<void> {
+    const r = (() => { try { return this.records.sandboxes.get(id); } catch (e) { if (isBerthError(e, 'NOT_FOUND')) return undefined; throw e; } })() ?? known;
+    const pauseId = known?.pauseId ?? (r && this.pauseIdOf(r));
+    if (pauseId) {
+      try { await this.svc.remove(pauseId, { force: true }); } catch (e) { if (!isBerthError(e, 'NOT_FOUND')) throw e; }
     }
     await this.net.teardownNetwork(id);
-    if (r) removePodCgroup(r.cgroupParent);
+    if (r) {
+      this.svc.discardCgroup(pauseCgroupsPath(r)); // made at run, with or without a pause container
+      removePodCgroup(r.cgroupParent);
+    }
     fs.rmSync(this.filesDir(id), { recursive: true, force: true });
     this.records.sandboxes.delete(id);
   }
 }
+
+/** Unique among live pods (the kubelet's key), so a second pause for one key fails to be created. */
+const pauseName = (r: Pick<SandboxRecord, 'metadata'>) => {
+  const md = r.metadata;
+  return `k8s_POD_${safeName(md.name)}_${safeName(md.namespace)}_${safeName(md.uid)}_${md.attempt}`.slice(0, 128);
+};
+
+const pauseCgroupsPath = (r: SandboxRecord) => `${r.cgroupParent}/berth-pause-${r.id.slice(0, 12)}`;
 
 /** Sysctls of one network interface (net.ipv4.conf.eth0.*): they need the interface CNI's ADD makes. */
 function needsInterfaces(sysctls: Record<string, string> | undefined): boolean {

@@ -68,7 +68,7 @@ function containerEvents(ctx: CriContext): grpc.handleServerStreamingCall<Msg, M
 export async function startCriServer(o: CriServerOptions): Promise<CriServer> {
   const socket = path.resolve(o.socket ?? DEFAULT_CRI_SOCKET);
   const svc = new ContainerService(o.engine);
-  const net = new NetworkManager({ dataDir: path.join(o.engine.root, 'network'), netnsDir: path.join(o.engine.state, 'netns'), ...(o.network ?? {}) });
+  const net = new NetworkManager({ dataDir: path.join(o.engine.root, 'network'), netnsDir: path.join(o.engine.state, 'netns'), spareNetns: process.env.BERTH_NETNS_SPARE !== 'off', ...(o.network ?? {}) });
   const ctx = new CriContext(svc, net, o);
   const streaming = new StreamingServer(ctx);
   await streaming.start();
@@ -109,7 +109,7 @@ export async function startCriServer(o: CriServerOptions): Promise<CriServer> {
       try { fs.unlinkSync(socket); } catch { /* gone */ }
       server.tryShutdown(() => {
         injector.destroy();
-        void streaming.close().then(resolve);
+        void Promise.all([streaming.close(), net.close().catch(() => undefined)]).then(() => resolve());
       });
       // streams (GetContainerEvents) never end by themselves
       setTimeout(() => server.forceShutdown(), 2000).unref();

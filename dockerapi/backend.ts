@@ -189,9 +189,11 @@ export class Backend {
   async remove(idOrName: string, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
     const r = this.engine.resolve(idOrName);
     this.stopping.add(r.id);
-    await this.engine.remove(r.id, opts);
-    for (const [k, e] of this.execs) if (e.containerId === r.id) this.execs.delete(k);
-    this.events.publish('container', 'destroy', r.id, this.attrs(r));
+    // destroyed (and a wait?condition=removed answered) as soon as it is gone, while its files go
+    await this.engine.remove(r.id, { ...opts, onGone: () => {
+      for (const [k, e] of this.execs) if (e.containerId === r.id) this.execs.delete(k);
+      this.events.publish('container', 'destroy', r.id, this.attrs(r));
+    } });
   }
 
   /**

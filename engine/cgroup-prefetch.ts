@@ -19,6 +19,13 @@ export interface CgroupKicker { kick(): void }
 const NAME_RE = /^prefetch-(\d+)-[ab]$/;
 /** Kicks that fail in a row before the prefetch gives up (a host where berth cannot write cgroups). */
 const MAX_FAILURES = 3;
+/**
+ * After a kick the parked process keeps moving this often, for this long: a join finds the grace
+ * period passed only within about one period (6-25 ms) of the last write, and a pod start's joins come
+ * 5-60 ms after its first kick (with its cgroups made ahead, sooner than any single kick could cover).
+ */
+const WARM_INTERVAL_MS = 4;
+const WARM_WINDOW_MS = 80;
 
 /**
  * `<hierarchy>/berth` in one v1 hierarchy the containers use too (pids preferred: no limits apply to
@@ -41,6 +48,8 @@ export class CgroupPrefetch implements CgroupKicker {
   private inflight?: Promise<void>;
   private failures = 0;
   private closed = false;
+  private warmUntil = 0;
+  private warmTimer?: NodeJS.Timeout;
   private readonly onExit = () => this.closeSync();
 
   constructor(opts: { env?: NodeJS.ProcessEnv } = {}) {
@@ -61,15 +70,36 @@ export class CgroupPrefetch implements CgroupKicker {
     return this.child?.pid;
   }
 
-  /** Moves the parked process on the threadpool; a kick while one is in flight adds nothing. */
+  /**
+   * Moves the parked process on the threadpool, and keeps moving it for WARM_WINDOW_MS; a kick while
+   * a move is in flight only extends the window.
+   */
   kick(): void {
+    if (!this.enabled) return;
+    this.warmUntil = performance.now() + WARM_WINDOW_MS;
+    this.moveNow();
+  }
+
+  private moveNow(): void {
     if (!this.enabled || this.inflight) return;
     this.inflight = this.move().then(
       () => { this.failures = 0; },
       (e: unknown) => {
         if (++this.failures === MAX_FAILURES) process.stderr.write(`berth: cgroup prefetch disabled: ${(e as Error).message}\n`);
       },
-    ).finally(() => { this.inflight = undefined; });
+    ).finally(() => {
+      this.inflight = undefined;
+      this.scheduleWarm();
+    });
+  }
+
+  private scheduleWarm(): void {
+    if (this.warmTimer || !this.enabled || performance.now() >= this.warmUntil) return;
+    this.warmTimer = setTimeout(() => {
+      this.warmTimer = undefined;
+      this.moveNow();
+    }, WARM_INTERVAL_MS);
+    this.warmTimer.unref();
   }
 
   /** Resolves when the kick in flight (if any) is done. */
@@ -115,6 +145,7 @@ export class CgroupPrefetch implements CgroupKicker {
   /** Ends the parked process (by its pid) and removes both cgroups. Later kicks do nothing. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.warmTimer);
     await this.inflight;
     process.removeListener('exit', this.onExit);
     const child = this.child;
@@ -131,6 +162,7 @@ export class CgroupPrefetch implements CgroupKicker {
   /** The same at process exit, where nothing asynchronous runs any more: best effort. */
   private closeSync(): void {
     this.closed = true;
+    clearTimeout(this.warmTimer);
     this.child?.kill('SIGKILL');
     this.child = undefined;
     for (const d of this.dirs ?? []) {

@@ -8,6 +8,8 @@
  *       ip_forward on, a veth pair: NAME on the host (on BR, up) and IFNAME in the namespace
  *       (IP/N, up, default route via GW). Prints {"bridgeMac","hostMac","mac"} as JSON.
  *       On failure: one line "berth-netns: <step>: <errno text>", exit 1, and what it made is undone.
+ *       [--spare FILE: after a successful add, also a new empty namespace bind-mounted on FILE, made
+ *       ahead for the next pod (engine/network/netns-spare.ts); its failure only leaves FILE unmounted]
  *   berth-netns del --netns FILE [--host-veth NAME] [--keep-netns]
  *       Deletes the veth pair (both ends go together) and unmounts + unlinks FILE. Idempotent.
  *   berth-netns check --netns FILE --host-veth NAME --bridge BR --ifname IF --address IP --prefix N
@@ -45,6 +47,7 @@ struct opts {
 	const char *netns, *bridge, *host_veth, *ifname;
 	struct in_addr gateway, address;
 	int prefix, mtu, create, hairpin, keep_netns;
+	const char *spare;
 };
 
 /* what add made so far, undone in reverse on failure */
@@ -366,6 +369,20 @@ static void ensure_bridge(int nl, const struct opts *o, struct link *br)
 		fail(-err, "setting bridge %s up", o->bridge);
 }
 
+/* The add is done (nothing of it is undone from here): a failure is a warning, the caller checks FILE. */
+static void make_spare(const char *file)
+{
+	if (is_mounted(file)) {
+		fprintf(stderr, "berth-netns: spare %s: already a namespace\n", file);
+		return;
+	}
+	int fd = open(file, O_RDONLY | O_CREAT | O_CLOEXEC, 0444);
+	if (fd < 0 || close(fd) < 0 || unshare(CLONE_NEWNET) < 0 || mount("/proc/self/ns/net", file, "none", MS_BIND, NULL) < 0) {
+		fprintf(stderr, "berth-netns: spare %s: %s\n", file, strerror(errno));
+		unlink(file);
+	}
+}
+
 static int cmd_add(const struct opts *o)
 {
 	if (!o->bridge || !o->host_veth || !o->gateway.s_addr || !o->address.s_addr || o->prefix <= 0 || o->prefix > 30)
@@ -462,6 +479,8 @@ static int cmd_add(const struct opts *o)
 	printf("{\"bridgeMac\":\"%s\",\"hostMac\":\"%s\",\"mac\":\"%s\"}\n", mac_str(br.mac), mac_str(host.mac), mac_str(pod.mac));
 	if (fflush(stdout) != 0)
 		fail(errno, "writing the result");
+	if (o->spare)
+		make_spare(o->spare);
 	return 0;
 }
 
@@ -523,7 +542,8 @@ int main(int argc, char **argv)
 		{ "address", required_argument, NULL, 'a' }, { "prefix", required_argument, NULL, 'p' },
 		{ "host-veth", required_argument, NULL, 'v' }, { "ifname", required_argument, NULL, 'i' },
 		{ "mtu", required_argument, NULL, 'm' },     { "hairpin", no_argument, NULL, 'h' },
-		{ "keep-netns", no_argument, NULL, 'k' },    { NULL, 0, NULL, 0 },
+		{ "keep-netns", no_argument, NULL, 'k' },    { "spare", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .ifname = "eth0" };
 	if (argc < 2)
@@ -544,11 +564,14 @@ int main(int argc, char **argv)
 		case 'm': o.mtu = atoi(optarg); break;
 		case 'h': o.hairpin = 1; break;
 		case 'k': o.keep_netns = 1; break;
+		case 's': o.spare = optarg; break;
 		default: fail(0, "unknown option");
 		}
 	}
 	if (!o.netns || o.netns[0] != '/')
 		fail(0, "--netns needs an absolute path");
+	if (o.spare && o.spare[0] != '/')
+		fail(0, "--spare needs an absolute path");
 	const char *names[] = { o.bridge, o.host_veth, o.ifname };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (names[i] && (!names[i][0] || strlen(names[i]) >= IFNAMSIZ || strchr(names[i], '/')))

@@ -9,6 +9,8 @@
 //   spec.linux.namespaces.push(networkNamespace(netnsPath));
 //   ...
 //   await net.teardownNetwork(id);       // idempotent; removes the netns setupNetwork created
+import { opTimer, type OpTimer } from '../../lib/op-timer.js';
+import { NetnsSpares } from './netns-spare.js';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
@@ -49,6 +51,8 @@ export interface NetworkOptions {
   timeoutMs?: number;
   /** 'auto' (default; BERTH_NET_DRIVER overrides): the built-in network natively, others by CNI. 'cni': CNI for all. */
   driver?: NetworkDriver;
+  /** Keep a namespace made ahead for the next claimNetns (a long-lived server; netns-spare.ts). */
+  spareNetns?: boolean;
 }
 
 export type NetworkDriver = 'auto' | 'cni';
@@ -157,6 +161,7 @@ export class NetworkManager {
   private readonly client: ClientOptions;
   private readonly queues = new Map<string, Promise<unknown>>();
   readonly driver: NetworkDriver;
+  private readonly spares?: NetnsSpares;
 
   constructor(private readonly opts: NetworkOptions = {}) {
     this.dataDir = path.resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
@@ -167,6 +172,25 @@ export class NetworkManager {
     this.records = new RecordStore(path.join(this.dataDir, 'results'));
     this.client = { cniPath: this.cniPath, timeoutMs: opts.timeoutMs ?? 30_000 };
     this.driver = driverFrom(opts.driver);
+    if (opts.spareNetns) {
+      this.spares = new NetnsSpares(this.netns);
+      this.spares.refill();
+    }
+  }
+
+  /**
+   * Makes `id`'s namespace exist now, from the spare, so its container can start in it while the
+   * network is set up (setupNetwork then configures it). False when there was no spare: setupNetwork
+   * makes it as usual. A namespace claimed but never set up goes with teardownNetwork(id).
+   */
+  claimNetns(id: string): boolean {
+    checkNetnsId(id);
+    return this.spares?.take(id) ?? false;
+  }
+
+  /** Removes the spare namespace, if any (server shutdown). */
+  async close(): Promise<void> {
+    await this.spares?.close();
   }
 
   /** How `cfg` is run: natively when it is the built-in network and the driver allows, else undefined (CNI). */
@@ -210,7 +234,8 @@ export class NetworkManager {
   /** ADD `id` to the network (loopback first, then the pod network). ALREADY_EXISTS if it is attached. */
   setupNetwork(req: SetupRequest): Promise<NetworkSetup> {
     checkNetnsId(req.id);
-    return this.serialized(req.id, () => this.doSetup(req));
+    const tm = opTimer('network', 'add', req.id.slice(0, 12));
+    return this.serialized(req.id, () => { tm.mark('lock'); return this.doSetup(req, tm); });
   }
 
   /** DEL `id` from its network and remove the namespace berth created for it. Succeeds when already gone. */
@@ -261,7 +286,7 @@ export class NetworkManager {
     return { containerId: rec.id, netns, ifName: rec.ifName, args: rec.args as Record<string, string> | undefined, capabilityArgs: { portMappings: rec.portMappings as PortMapping[] } };
   }
 
-  private async doSetup(req: SetupRequest): Promise<NetworkSetup> {
+  private async doSetup(req: SetupRequest, tm: OpTimer): Promise<NetworkSetup> {
     const existing = this.records.read(req.id);
     if (existing) {
       const state = existing.phase === 'ready' ? 'is already attached' : 'has a half-finished setup (run teardown first)';
@@ -278,7 +303,9 @@ export class NetworkManager {
     }
     const ownsNetns = netnsPath === undefined;
     const native = this.nativeFor(cfg);
-    if (native) return this.doNativeSetup(req, cfg, native, portMappings);
+    tm.mark('config');
+    if (native) return this.doNativeSetup(req, cfg, native, portMappings, tm);
+    tm.end();
     if (ownsNetns) netnsPath = this.netns.exists(req.id) ? this.netns.path(req.id) : await this.netns.createAsync(req.id);
     const rec: NetworkRecord = {
       id: req.id, phase: 'adding', netnsPath: netnsPath as string, ownsNetns, ifName: this.ifName, confList: cfg.confList,
@@ -295,11 +322,12 @@ export class NetworkManager {
 
   // The record is written before ADD (phase adding) so a crash mid-ADD still gets its DEL.
   private async attach(rec: NetworkRecord, add: () => Promise<void>): Promise<NetworkSetup> {
-    this.records.write(rec);
+    await this.records.write(rec);
     try {
       await add();
       rec.phase = 'ready';
-      this.records.write(rec);
+      // not durable: an OS crash ends the namespace too, and an 'adding' record is torn down anyway
+      await this.records.write(rec, { durable: false });
     } catch (e) {
       // Undo what ADD did before the failure; the ADD error is what the caller must see.
       // A DEL that fails here would fail on every retry too (typically the same bad config), so
@@ -312,7 +340,7 @@ export class NetworkManager {
 
   // The record carries the host veth's name before anything exists; then the address, one
   // berth-netns exec, and one iptables-restore only when ports are published or ipMasq is on.
-  private async doNativeSetup(req: SetupRequest, cfg: LoadedConfig, nb: NativeBridge, portMappings: PortMapping[]): Promise<NetworkSetup> {
+  private async doNativeSetup(req: SetupRequest, cfg: LoadedConfig, nb: NativeBridge, portMappings: PortMapping[], tm: OpTimer): Promise<NetworkSetup> {
     const ownsNetns = req.netnsPath === undefined;
     let netnsPath = req.netnsPath as string;
     let create = false;
@@ -332,10 +360,17 @@ export class NetworkManager {
     const chains = natChainsFor(nat);
     if (chains.length) rec.nat = { chains };
     return this.attach(rec, async () => {
+      tm.mark('record');
       const ip = await nb.ipam.allocate(req.id, this.ifName);
-      const made = await nativeAdd(nb, { id: req.id, netnsPath, create, ifName: this.ifName, hostVeth: rec.hostVeth as string, timeoutMs: this.client.timeoutMs }, ip);
+      tm.mark('ipam');
+      // the next pod's namespace is made by this same exec
+      const spare = this.spares?.reserve();
+      const made = await nativeAdd(nb, { id: req.id, netnsPath, create, ifName: this.ifName, hostVeth: rec.hostVeth as string, timeoutMs: this.client.timeoutMs, spare }, ip)
+        .finally(() => { if (spare) this.spares?.settle(spare); });
       rec.loopback = made.loopback;
       rec.result = made.result;
+      tm.mark('berth-netns');
+      tm.end();
       if (!rec.nat) return;
       const rules = natSetup({ ...nat, bridge: nb.bridge, subnet: nb.subnet, podIP: ip.address });
       if (rules.routeLocalnet) enableRouteLocalnet(nb.bridge);
@@ -387,7 +422,11 @@ export class NetworkManager {
 
   private async doTeardown(id: string, force = false): Promise<void> {
     const rec = this.records.read(id);
-    if (!rec) return;
+    if (!rec) {
+      // nothing set up; a namespace claimed for it (claimNetns) may still be there
+      this.netns.remove(id);
+      return;
+    }
     if (rec.driver === 'native') return this.doNativeTeardown(rec, force);
     // Plugins accept DEL without a namespace when it is gone (the spec requires it): release IPAM anyway.
     // A file that is no namespace any more (a reboot, a lost mount) counts as gone: plugins refuse it.

@@ -90,6 +90,8 @@ export interface NativeAdd {
   ifName: string;
   hostVeth: string;
   timeoutMs: number;
+  /** also make a spare namespace here (netns-spare.ts) */
+  spare?: string;
 }
 
 /** Address, namespace, veth pair, bridge: the bridge plugin's result and loopback's. */
@@ -97,6 +99,7 @@ export async function nativeAdd(nb: NativeBridge, a: NativeAdd, ip: Allocation):
   const args = ['add', '--netns', a.netnsPath, '--bridge', nb.bridge, '--gateway', ip.gateway, '--address', ip.address,
     '--prefix', String(ip.prefixLength), '--host-veth', a.hostVeth, '--ifname', a.ifName];
   if (a.create) args.push('--create');
+  if (a.spare) args.push('--spare', a.spare);
   if (nb.hairpin) args.push('--hairpin');
   if (nb.mtu) args.push('--mtu', String(nb.mtu));
   const out = await runNetns(args, `native bridge network ADD for ${a.id}`, a.timeoutMs);

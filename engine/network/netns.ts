@@ -46,12 +46,17 @@ function isMountPoint(dir: string): boolean {
   return lines.some((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target);
 }
 
+/** Dirs this process made shared mount points (a pod start need not read mountinfo again). */
+const sharedDirs = new Set<string>();
+
 function ensureSharedDir(dir: string): void {
+  if (sharedDirs.has(dir) && fs.existsSync(dir)) return;
   fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
   withLock(`${dir}.lock`, () => {
     if (!isMountPoint(dir)) mount(dir, dir, '', MS.BIND | MS.REC);
     mount('', dir, '', MS.SHARED | MS.REC);
   });
+  sharedDirs.add(dir);
 }
 
 export class NetnsStore {
@@ -86,9 +91,62 @@ export class NetnsStore {
 
   /** create() with the exec off the event loop (a daemon keeps serving meanwhile). */
   async createAsync(id: string): Promise<string> {
-    const p = this.placeholder(id);
+    return this.createAt(this.placeholder(id));
+  }
+
+  /**
+   * A namespace at `file` (a spare of netns-spare.ts: a dot name in this dir, which list() never shows).
+   * Returns its path.
+   */
+  async createSpare(name: string): Promise<string> {
+    if (!/^\.[A-Za-z0-9_.-]+$/.test(name)) throw invalidArgument(`spare namespace name ${JSON.stringify(name)} must start with a dot`);
+    ensureSharedDir(this.dir);
+    const p = path.join(this.dir, name);
+    fs.writeFileSync(p, '', { mode: 0o444 });
+    return this.createAt(p);
+  }
+
+  private async createAt(p: string): Promise<string> {
     const why = await runTool('unshare', [`--net=${p}`, 'true'], { what: 'unshare', timeoutMs: 10_000 }).then(() => undefined, (e: Error) => e.message);
     return this.created(p, why);
+  }
+
+  /**
+   * Makes the namespace mounted at `spare` (in this dir) the namespace `id`: bound at id's path, then
+   * unmounted and removed from the spare's. ALREADY_EXISTS when `id` has one.
+   */
+  adopt(spare: string, id: string): string {
+    if (path.dirname(spare) !== this.dir || !isMounted(spare)) throw invalidArgument(`${spare} is not a namespace in ${this.dir}`);
+    const p = this.placeholder(id);
+    try {
+      mount(spare, p, '', MS.BIND);
+    } catch (e) {
+      fs.rmSync(p, { force: true });
+      throw e;
+    }
+    this.removeFile(spare);
+    return p;
+  }
+
+  /** Unmounts and removes a namespace file of this dir (a spare, or an id's). */
+  removeFile(p: string): void {
+    if (isMounted(p)) {
+      try {
+        umount2(p, MNT_DETACH);
+      } catch (e) {
+        if (!(e instanceof SyscallError && (e.errno === 22 || e.errno === 2))) throw e; // EINVAL: not mounted
+      }
+    }
+    fs.rmSync(p, { force: true });
+  }
+
+  /** The dot names in this dir (spares, mounted or left empty by a crash). */
+  spares(): string[] {
+    try {
+      return fs.readdirSync(this.dir).filter((n) => n.startsWith('.') && n !== '.' && n !== '..');
+    } catch {
+      return [];
+    }
   }
 
   // A stale empty file (crash between create and mount) is reused; anything mounted is not.
@@ -108,15 +166,7 @@ export class NetnsStore {
 
   /** Remove the namespace `id`; succeeds when it is already gone. */
   remove(id: string): void {
-    const p = this.path(id);
-    if (isMounted(p)) {
-      try {
-        umount2(p, MNT_DETACH);
-      } catch (e) {
-        if (!(e instanceof SyscallError && (e.errno === 22 || e.errno === 2))) throw e; // EINVAL: not mounted
-      }
-    }
-    fs.rmSync(p, { force: true });
+    this.removeFile(this.path(id));
   }
 
   /**
@@ -124,7 +174,8 @@ export class NetnsStore {
    * mount otherwise outlives a temporary state dir. Returns false when namespaces remain.
    */
   releaseDir(): boolean {
-    if (this.list().length) return false;
+    if (this.list().length || this.spares().some((n) => isMounted(path.join(this.dir, n)))) return false;
+    sharedDirs.delete(this.dir);
     if (fs.existsSync(this.dir) && isMountPoint(this.dir)) umount2(this.dir, MNT_DETACH);
     fs.rmSync(`${this.dir}.lock`, { force: true });
     return true;

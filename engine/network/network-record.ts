@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { FromSchema } from 'json-schema-to-ts';
-import { writeJsonAtomic } from '../../lib/atomic-write.js';
+import { writeJsonAtomic, writeJsonAtomicAsync } from '../../lib/atomic-write.js';
 import { dataLoss } from '../../lib/errors.js';
 import { schemaValidator } from '../../lib/schema-validator.js';
 import { confListSchema, resultSchema } from './cni-schemas.js';
@@ -73,9 +73,15 @@ export class RecordStore {
     return doc as NetworkRecord;
   }
 
-  write(rec: NetworkRecord): void {
+  /**
+   * On the libuv pool: a setup runs beside a container's create, whose steps would otherwise wait
+   * on this fsync. `durable: false` for a phase change that a crash may lose (ready -> adding is a
+   * half-finished setup, which teardown handles).
+   */
+  async write(rec: NetworkRecord, opts: { durable?: boolean } = {}): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    writeJsonAtomic(this.file(rec.id), rec, 0o600);
+    if (opts.durable === false) writeJsonAtomic(this.file(rec.id), rec, 0o600, { durable: false });
+    else await writeJsonAtomicAsync(this.file(rec.id), rec, 0o600);
   }
 
   remove(id: string): void {

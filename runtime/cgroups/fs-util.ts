@@ -207,6 +207,29 @@ export async function mkdirTracked(dir: string): Promise<string[]> {
   }
 }
 
+/** mkdirTracked in this thread: for a caller that makes dirs ahead, where ~0.1 ms each beats the pool's queue. */
+export function mkdirTrackedSync(dir: string): string[] {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.mkdirSync(dir);
+      return [dir];
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return [];
+      const up = path.dirname(dir);
+      if (code !== 'ENOENT' || up === dir || attempt >= 3) throw fromErrno(e, `cgroup: creating ${dir}`);
+      const made = mkdirTrackedSync(up);
+      try {
+        fs.mkdirSync(dir);
+        return [...made, dir];
+      } catch (e2) {
+        if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return made;
+        if ((e2 as NodeJS.ErrnoException).code !== 'ENOENT') throw fromErrno(e2, `cgroup: creating ${dir}`);
+      }
+    }
+  }
+}
+
 /** A clearer error for cpuset values the kernel refuses: name what the parent actually offers. */
 export function cpusetError(dir: string, file: string, value: string, e: unknown): BerthError | undefined {
   if (!/^cpuset\.(cpus|mems)$/.test(file)) return undefined;

@@ -195,7 +195,7 @@ if (reason) {
     const rec = records.read('crash');
     assert.ok(rec);
     // what a crash between berth-netns and the final record write leaves
-    records.write({ ...rec, phase: 'adding', result: undefined, loopback: undefined } as typeof rec);
+    await records.write({ ...rec, phase: 'adding', result: undefined, loopback: undefined } as typeof rec);
     assert.throws(() => mgr.networkStatus('crash'), (e: BerthError) => e.code === 'NOT_FOUND');
     await mgr.teardownNetwork('crash');
     assert.not.ok(fs.existsSync(c.netnsPath));
