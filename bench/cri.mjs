@@ -18,7 +18,7 @@
 // BERTH_TIMING=1 (inherited by berth's servers) adds berth-init's cgroup join times after part (a).
 // BENCH_RUNC=PATH: the runc binary containerd runs (e.g. a wrapper adding --debug).
 // Usage (root): node scripts/build.mjs && make -C native && node bench/cri.mjs [runs=10] [pods=100] [rssPods=20]
-//   env BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
+//   env BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-nospare,berth-nostandby,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -131,10 +131,14 @@ const VARIANTS = {
   'berth+planner': { bridge: 'bbench-p0', subnet: '10.253.3.0/24', planner: true },
   // as shipped, without the cgroup prefetch (engine/cgroup-prefetch.ts): what it saves on v1/hybrid hosts
   'berth-noprefetch': { bridge: 'bbench-f0', subnet: '10.253.7.0/24', embedded: true, env: { BERTH_CGROUP_PREFETCH: 'off' } },
+  // as shipped, without the spare network namespace (engine/network/netns-spare.ts)
+  'berth-nospare': { bridge: 'bbench-g0', subnet: '10.253.8.0/24', embedded: true, env: { BERTH_NETNS_SPARE: 'off' } },
+  // as shipped, without standby monitors (shim/monitor-standby.ts)
+  'berth-nostandby': { bridge: 'bbench-h0', subnet: '10.253.10.0/24', embedded: true, env: { BERTH_MONITOR_STANDBY: 'off' } },
   'berth-split': { bridge: 'bbench-s0', subnet: '10.253.2.0/24', embedded: true, split: true },
   'berth-nodecli-split': { bridge: 'bbench-t0', subnet: '10.253.4.0/24', split: true },
 };
-// BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-cni,berth-nodecli,berth+planner picks berth's rows (default: berth alone);
+// BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-nospare,berth-nostandby,berth-cni,berth-nodecli,berth+planner picks berth's rows (default: berth alone);
 // BENCH_CRI_PARTS=a,b,c picks the parts (default: all).
 const CHOSEN = (process.env.BENCH_CRI_VARIANTS ?? 'berth').split(',').filter(Boolean);
 for (const v of CHOSEN) if (!VARIANTS[v] || v.endsWith('-split')) throw new Error(`BENCH_CRI_VARIANTS: unknown variant ${v} (${Object.keys(VARIANTS).filter((k) => !k.endsWith('-split')).join(', ')})`);
@@ -516,7 +520,7 @@ try {
   for (const v of CHOSEN) servers.push(await startBerth(archive, v));
   servers.push(await startContainerd(archive, pause));
   console.log(`${servers.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}; containerd ${must('containerd', ['--version']).split(' ')[2]} with runc; a CNI bridge + host-local each`);
-  console.log('berth: `berth serve` as shipped (embedded planner, native bridge driver); berth-cni: the same with the CNI plugins; berth-nodecli: a Node runtime CLI per call; berth+planner: a separate planner process; berth-noprefetch: as shipped with BERTH_CGROUP_PREFETCH=off');
+  console.log('berth: `berth serve` as shipped (embedded planner, native bridge driver); berth-cni: the same with the CNI plugins; berth-nodecli: a Node runtime CLI per call; berth+planner: a separate planner process; berth-noprefetch: as shipped with BERTH_CGROUP_PREFETCH=off; berth-nospare: as shipped with BERTH_NETNS_SPARE=off; berth-nostandby: as shipped with BERTH_MONITOR_STANDBY=off');
   if (PARTS.has('a')) await latency(servers);
   if (process.env.BERTH_TIMING) joinTimes(servers.filter((x) => x.name !== 'containerd'));
   if (PARTS.has('b')) await churn(servers);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { REPO_ROOT } from '../lib/paths.js';
 import type { CgroupKicker } from './cgroup-prefetch.js';
+import type { MonitorSpawner } from '../shim/monitor-process.js';
 
 export interface EngineConfig {
   root: string;               // /var/lib/berth
@@ -20,6 +21,8 @@ export interface EngineConfig {
   cleanupCommand?: string[];
   /** Long-lived engines only (`berth serve`): told when a container's cgroup join is near (engine/cgroup-prefetch.ts). */
   cgroupPrefetch?: CgroupKicker;
+  /** Long-lived engines only (`berth serve`): a pre-started monitor for container starts (shim/monitor-standby.ts). */
+  monitorStandby?: MonitorSpawner;
 }
 
 export class Layout {

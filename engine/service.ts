@@ -459,7 +459,7 @@ export class ContainerService {
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
       dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdinOnce ?? r.stdin, ttySize: opts.ttySize,
       oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
-      exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0),
+      exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0), monitors: this.cfg.monitorStandby,
     }));
     tm.mark('monitor+create');
     try {

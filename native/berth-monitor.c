@@ -9,6 +9,12 @@
 // an exit command, and exits. It never runs `<runtime> start`: the caller does that after the
 // pid is reported, so a start failure reaches the caller directly (see shim/README.md).
 //
+// `--standby --sync-fd N` (shim/monitor-standby.ts): a long-lived caller starts one ahead of need. It
+// detaches and sets up as usual, then waits for ONE request on the sync fd (a socket): u32 little-endian
+// length + the usual arguments, each NUL-terminated (no --sync-fd). From there it is an ordinary monitor,
+// so a container start skips the caller's spawn and our exec and forks. EOF before a whole request (its
+// owner closed it or died) ends it silently; errors from then on are reports on the sync fd.
+//
 // Single-threaded, poll() based, static; everything it opens is close-on-exec so nothing leaks
 // into the runtime or the container, and the runtime gets default signal dispositions back.
 #include <errno.h>
@@ -44,6 +50,8 @@
 #define MAX_RUNTIME_ARGS 16
 #define ERRBUF_BYTES 4096
 #define STDIN_BUF_BYTES 65536
+#define REQUEST_MAX_BYTES 65536 // a standby's request: far above any real argv, small enough to hold
+#define REQUEST_MAX_ARGS 1024
 
 enum { S_OUT = 0, S_ERR = 1 };
 static const char *stream_name[2] = {"stdout", "stderr"};
@@ -84,12 +92,22 @@ static long long log_size;
 static char pending[2][LINE_MAX_BYTES];
 static size_t pend_len[2];
 static char path_buf[PATH_MAX];
+static int standby; // --standby: after detaching, stderr is /dev/null; errors go to the sync fd
 
 // ---- small helpers ---------------------------------------------------------------------------
+
+static void sync_error(const char *prefix, const char *text, size_t n);
 
 static void die_early(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
+  if (standby && opt.sync_fd >= 0) {
+    char m[PATH_MAX + 256];
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    sync_error("berth-monitor: ", m, strlen(m));
+    exit(125);
+  }
   fputs("berth-monitor: ", stderr);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
@@ -722,7 +740,9 @@ static void container_exited(void) {
 // ---- arguments ----------------------------------------------------------------------------------------------
 
 static void usage(void) {
+  if (standby) die_early("a request needs --id, --runtime and --dir");
   fputs("usage: berth-monitor --id ID --runtime PATH --dir DIR --sync-fd N (--bundle DIR | --exec PROCESS.json)\n"
+        "       berth-monitor --standby --sync-fd N   (then one request on the sync fd: see the top of berth-monitor.c)\n"
         "         [--runtime-arg ARG]... [--log PATH [--log-max-size BYTES] [--log-max-files N]]\n"
         "         [--tty [--tty-size ROWSxCOLS]] [--stdin [--stdin-once]] [--wait-attach] [--oom-file PATH]\n"
         "         [--exit-command PATH ARG...]\n", stderr);
@@ -754,7 +774,10 @@ static void parse_args(int argc, char **argv) {
     } else if (!strcmp(a, "--stdin")) opt.stdin_open = 1;
     else if (!strcmp(a, "--stdin-once")) opt.stdin_once = 1;
     else if (!strcmp(a, "--wait-attach")) opt.wait_attach = 1;
-    else if (!strcmp(a, "--sync-fd")) opt.sync_fd = atoi(VAL());
+    else if (!strcmp(a, "--sync-fd")) {
+      if (standby) die_early("--sync-fd is not allowed in a standby request");
+      opt.sync_fd = atoi(VAL());
+    }
     else if (!strcmp(a, "--oom-file")) opt.oom_file = VAL();
     else if (!strcmp(a, "--exit-command")) { opt.exit_argv = argv + i + 1; break; }
     else if (!strcmp(a, "--help")) usage();
@@ -773,16 +796,64 @@ static void parse_args(int argc, char **argv) {
   if (opt.exit_argv && (!opt.exit_argv[0] || opt.exit_argv[0][0] != '/')) die_early("--exit-command needs an absolute program path");
 }
 
+// ---- standby ------------------------------------------------------------------------------------------------
+
+static void parse_standby_args(int argc, char **argv) {
+  if (argc != 4 || strcmp(argv[2], "--sync-fd")) die_early("usage: berth-monitor --standby --sync-fd N");
+  opt.sync_fd = atoi(argv[3]);
+  if (opt.sync_fd < 3 || fcntl(opt.sync_fd, F_GETFD) < 0) die_early("--sync-fd %s is not an open descriptor above 2", argv[3]);
+}
+
+// Reads exactly n bytes; 0 on EOF or an error first.
+static int read_full(int fd, void *buf, size_t n) {
+  char *p = buf;
+  while (n) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return 0;
+    p += r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+// One request, then the arguments parsed as if given on the command line. An owner that went away
+// before sending one leaves nothing behind: no dir was opened, no file written.
+static void read_standby_request(void) {
+  static char body[REQUEST_MAX_BYTES + 1];
+  static char *args[REQUEST_MAX_ARGS + 2];
+  unsigned char len_le[4];
+  if (!read_full(opt.sync_fd, len_le, sizeof len_le)) exit(0);
+  uint32_t len = (uint32_t)len_le[0] | (uint32_t)len_le[1] << 8 | (uint32_t)len_le[2] << 16 | (uint32_t)len_le[3] << 24;
+  if (len == 0 || len > REQUEST_MAX_BYTES) die_early("a standby request of %u bytes (want 1..%d)", len, REQUEST_MAX_BYTES);
+  if (!read_full(opt.sync_fd, body, len)) exit(0);
+  if (body[len - 1] != 0) die_early("a standby request must end with a NUL");
+  int n = 0;
+  args[n++] = "berth-monitor";
+  for (size_t o = 0; o < len; o += strlen(body + o) + 1) {
+    if (n > REQUEST_MAX_ARGS) die_early("a standby request of more than %d arguments", REQUEST_MAX_ARGS);
+    args[n++] = body + o;
+  }
+  args[n] = NULL;
+  parse_args(n, args);
+}
+
+static void open_dir(void) {
+  dirfd_ = open(opt.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd_ < 0) die_early("open %s: %s", opt.dir, strerror(errno));
+}
+
 // ---- main ---------------------------------------------------------------------------------------------------
 
 int main(int argc, char **argv) {
-  parse_args(argc, argv);
+  int standing_by = argc > 1 && !strcmp(argv[1], "--standby");
+  if (standing_by) parse_standby_args(argc, argv);
+  else parse_args(argc, argv);
   // Whatever the caller left open without close-on-exec (a daemon's sockets, a CLI's tty) is not
   // ours to hold for the container's lifetime: keep only stdio (until detached) and the sync fd.
   if (opt.sync_fd > 3) syscall(SYS_close_range, 3, (unsigned)opt.sync_fd - 1, 0);
   syscall(SYS_close_range, (unsigned)opt.sync_fd + 1, ~0U, 0);
-  dirfd_ = open(opt.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd_ < 0) die_early("open %s: %s", opt.dir, strerror(errno));
+  if (!standing_by) open_dir();
 
   // Detach: the caller (a CLI or daemon) may exit or be killed at any time after this.
   pid_t p = fork();
@@ -814,6 +885,11 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &mask, NULL);
   sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd < 0) { sync_error("signalfd: ", strerror(errno), strlen(strerror(errno))); return 1; }
+  if (standing_by) {
+    standby = 1;
+    read_standby_request();
+    open_dir();
+  }
 
   {
     char pidtxt[32];

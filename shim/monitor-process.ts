@@ -1,6 +1,6 @@
 // Spawning berth-monitor and telling whether a given monitor process still lives.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { BerthError } from '../lib/errors.js';
 import { nativeBinary } from '../lib/paths.js';
 import { procStat, sameProcessAlive } from '../lib/proc-stat.js';
@@ -26,12 +26,16 @@ export interface MonitorArgs {
   exitCommand?: string[];
 }
 
-const SYNC_FD = 3;
+export const SYNC_FD = 3;
 
-/** The monitor's argv (without the program). Pure, so it is unit-tested. */
-export function monitorArgv(a: MonitorArgs): string[] {
+/**
+ * The monitor's argv (without the program). Pure, so it is unit-tested. `syncFd: false` leaves out
+ * `--sync-fd` (a standby's request: it has its sync fd already).
+ */
+export function monitorArgv(a: MonitorArgs, o: { syncFd?: boolean } = {}): string[] {
   if (!a.bundle === !a.execProcess) throw new BerthError('INVALID_ARGUMENT', 'monitor: give exactly one of bundle (create) or execProcess (exec)');
-  const argv = ['--id', a.id, '--runtime', a.runtime, '--dir', a.dir, '--sync-fd', String(SYNC_FD)];
+  const argv = ['--id', a.id, '--runtime', a.runtime, '--dir', a.dir];
+  if (o.syncFd !== false) argv.push('--sync-fd', String(SYNC_FD));
   for (const r of a.runtimeArgs ?? []) argv.push('--runtime-arg', r);
   if (a.bundle) argv.push('--bundle', a.bundle);
   if (a.execProcess) argv.push('--exec', a.execProcess);
@@ -54,52 +58,86 @@ export function monitorArgv(a: MonitorArgs): string[] {
 
 export interface MonitorReport { pid: number; monitorPid: number }
 
+export interface SpawnOptions {
+  monitorPath?: string;
+  timeoutMs?: number;
+  /** runs as soon as the monitor has its arguments (exec sessions attach then) */
+  onSpawned?: () => void;
+}
+
+/** What starts a monitor for createContainer: spawnMonitor itself, or a MonitorStandby (shim/monitor-standby.ts). */
+export interface MonitorSpawner { spawn(a: MonitorArgs, opts?: SpawnOptions): Promise<MonitorReport> }
+
+export const directSpawner: MonitorSpawner = { spawn: (a, opts) => spawnMonitor(a, opts) };
+
 /**
  * Start a monitor and wait for its one-line report on the sync pipe: the container pid, or the
  * runtime's error text. `onSpawned` runs as soon as the process exists (exec sessions attach then).
  */
-export function spawnMonitor(a: MonitorArgs, opts: { monitorPath?: string; timeoutMs?: number; onSpawned?: () => void } = {}): Promise<MonitorReport> {
+export function spawnMonitor(a: MonitorArgs, opts: SpawnOptions = {}): Promise<MonitorReport> {
   const bin = opts.monitorPath ?? nativeBinary('berth-monitor');
   const argv = monitorArgv(a);
-  return new Promise((resolve, reject) => {
-    // detached: its own process group, so a Ctrl-C at the CLI's terminal never reaches it.
-    const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
-    let report = '', stderr = '', settled = false, exitCode: number | null = null;
-    const sync = child.stdio[SYNC_FD] as NodeJS.ReadableStream;
-    const timer = setTimeout(() => done(new BerthError('DEADLINE_EXCEEDED', `berth-monitor for ${a.id} did not report within ${opts.timeoutMs ?? 60000} ms`)), opts.timeoutMs ?? 60000);
-    const done = (err?: Error, r?: MonitorReport) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      sync.removeAllListeners();
-      (sync as unknown as { destroy(): void }).destroy();
-      child.unref();
-      if (err) reject(err);
-      else resolve(r!);
-    };
-    child.on('error', (e) => done(new BerthError('FAILED_PRECONDITION', `cannot run ${bin}: ${e.message}`, { cause: e })));
-    child.stderr!.on('data', (d) => { stderr += d; });
-    child.on('exit', (code) => { exitCode = code; });
-    sync.on('data', (d) => { report += d; });
-    sync.on('end', () => {
-      const line = report.split('\n')[0]?.trim();
-      if (!line) {
-        // Nothing reported: the monitor failed before detaching (bad arguments): its stderr says why.
-        const why = stderr.trim() || `exited with ${exitCode ?? 'unknown status'} without reporting`;
-        return done(new BerthError('INTERNAL', `berth-monitor for ${a.id}: ${why}`));
-      }
-      let msg: { pid?: number; monitorPid?: number; error?: string };
-      try {
-        msg = JSON.parse(line);
-      } catch {
-        return done(new BerthError('INTERNAL', `berth-monitor for ${a.id} sent an unreadable report: ${line}`));
-      }
-      if (msg.error !== undefined) return done(new BerthError(classify(msg.error), msg.error));
-      if (!msg.pid || !msg.monitorPid) return done(new BerthError('INTERNAL', `berth-monitor for ${a.id} sent an incomplete report: ${line}`));
-      done(undefined, { pid: msg.pid, monitorPid: msg.monitorPid });
-    });
-    opts.onSpawned?.();
+  // detached: its own process group, so a Ctrl-C at the CLI's terminal never reaches it.
+  const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], detached: true });
+  let stderr = '', exitCode: number | null = null;
+  const sync = child.stdio[SYNC_FD] as Duplex;
+  const text = syncText(sync);
+  child.stderr!.on('data', (d) => { stderr += d; });
+  child.on('exit', (code) => { exitCode = code; });
+  const spawnError = new Promise<never>((_, reject) => {
+    child.on('error', (e) => reject(new BerthError('FAILED_PRECONDITION', `cannot run ${bin}: ${e.message}`, { cause: e })));
   });
+  // Nothing reported: the monitor failed before detaching (bad arguments): its stderr says why.
+  const report = awaitReport(a.id, sync, Promise.race([text, spawnError]), opts.timeoutMs,
+    () => stderr.trim() || `exited with ${exitCode ?? 'unknown status'} without reporting`);
+  void report.then(() => child.unref(), () => child.unref());
+  opts.onSpawned?.();
+  return report;
+}
+
+/** Everything a monitor writes on its sync socket until it closes it. Attach at once: it also watches for EOF. */
+export function syncText(sync: Duplex): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    sync.setEncoding('utf8');
+    sync.on('data', (d: string) => { text += d; });
+    sync.on('end', () => resolve(text));
+    sync.on('error', reject);
+  });
+}
+
+/**
+ * The monitor's report from its sync text, within timeoutMs (default 60 s): the pids, or the error it
+ * carries as a BerthError. `silent` says why when the monitor closed the socket without a word.
+ */
+export function awaitReport(id: string, sync: Duplex, text: Promise<string>, timeoutMs = 60000, silent: () => string): Promise<MonitorReport> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BerthError('DEADLINE_EXCEEDED', `berth-monitor for ${id} did not report within ${timeoutMs} ms`)), timeoutMs);
+  });
+  const parsed = text.then((t) => parseReport(id, t, silent), (e: Error) => {
+    throw e instanceof BerthError ? e : new BerthError('INTERNAL', `berth-monitor for ${id}: sync socket: ${e.message}`, { cause: e });
+  });
+  parsed.catch(() => undefined); // lost the race to the deadline: already answered
+  return Promise.race([parsed, deadline]).finally(() => {
+    clearTimeout(timer);
+    sync.removeAllListeners('data');
+    sync.destroy();
+  });
+}
+
+function parseReport(id: string, text: string, silent: () => string): MonitorReport {
+  const line = text.split('\n')[0]?.trim();
+  if (!line) throw new BerthError('INTERNAL', `berth-monitor for ${id}: ${silent()}`);
+  let msg: { pid?: number; monitorPid?: number; error?: string };
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    throw new BerthError('INTERNAL', `berth-monitor for ${id} sent an unreadable report: ${line}`);
+  }
+  if (msg.error !== undefined) throw new BerthError(classify(msg.error), msg.error);
+  if (!msg.pid || !msg.monitorPid) throw new BerthError('INTERNAL', `berth-monitor for ${id} sent an incomplete report: ${line}`);
+  return { pid: msg.pid, monitorPid: msg.monitorPid };
 }
 
 // The runtime's message is the user's answer; the code is a best guess from its usual wording.

@@ -13,7 +13,7 @@ import { attach, wrap, type AttachStreams } from './attach.js';
 import { closeStdin, reopenLog, resize } from './control.js';
 import { followLogs, readLogs, type FollowOptions, type LogRecord } from './cri-log.js';
 import { readExit, waitExit } from './exit-status.js';
-import { monitorAlive, processStartTime, spawnMonitor, type MonitorArgs } from './monitor-process.js';
+import { directSpawner, monitorAlive, processStartTime, spawnMonitor, type MonitorArgs, type MonitorSpawner } from './monitor-process.js';
 import { runRuntime, type RuntimeRef } from './runtime-cli.js';
 import { loadSession, saveSession, type ExitStatus, type Session } from './session.js';
 import { connectInDir } from './sockets.js';
@@ -42,6 +42,8 @@ export interface CreateOptions {
   /** run by the monitor after exit.json is written (absolute program path first) */
   exitCommand?: string[];
   monitorPath?: string;
+  /** what starts the monitor: a long-lived engine's MonitorStandby (shim/monitor-standby.ts); default spawnMonitor */
+  monitors?: MonitorSpawner;
 }
 
 export interface ExecOptions {
@@ -276,7 +278,7 @@ export async function createContainer(opts: CreateOptions): Promise<Monitor> {
     createdAt: new Date().toISOString(),
   };
   saveSession(session);
-  const report = await spawnMonitor({
+  const report = await (o.monitors ?? directSpawner).spawn({
     id: o.id, bundle: o.bundle, runtime: o.runtime, runtimeArgs: session.runtimeArgs, dir: o.dir, logPath: session.logPath,
     logMaxSize: o.logMaxSize, logMaxFiles: o.logMaxFiles, tty, ttySize: o.ttySize, stdin: session.stdin,
     stdinOnce: session.stdinOnce, oomFile: o.oomFile, exitCommand: o.exitCommand,

@@ -38,10 +38,12 @@ export const register: Register = (program, globals) => {
       const { startDockerApi } = await import('../../dockerapi/server.js');
       const { ContainerService } = await import('../../engine/service.js');
       const { CgroupPrefetch } = await import('../../engine/cgroup-prefetch.js');
-      // one parked process for both front ends, ended after the servers on shutdown
+      const { MonitorStandby } = await import('../../shim/monitor-standby.js');
+      // one parked process and one set of standby monitors for both front ends, ended after the servers on shutdown
       const cgroupPrefetch = new CgroupPrefetch();
+      const monitorStandby = new MonitorStandby();
       const cri = await startCriServer({
-        engine: { root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN, cgroupPrefetch },
+        engine: { root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN, cgroupPrefetch, monitorStandby },
         socket: o.criSocket, mirrors: parseMirrors(o.registryMirror), insecureRegistries: o.insecureRegistry,
         network: o.cniConfDir ? { confDir: o.cniConfDir } : undefined, log: g.debug ? log : undefined,
       });
@@ -51,14 +53,14 @@ export const register: Register = (program, globals) => {
       if (o.docker !== false) {
         const docker = await startDockerApi({
           socketPath: o.dockerSocket ?? path.join(g.state, 'docker.sock'),
-          engine: new ContainerService({ root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN, cgroupPrefetch }),
+          engine: new ContainerService({ root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN, cgroupPrefetch, monitorStandby }),
           insecureRegistries: o.insecureRegistry, debug: g.debug,
         });
         servers.push(docker);
         process.stdout.write(`Docker API listening on ${docker.socketPath}\n`);
       }
       await new Promise<void>((resolve) => {
-        const stop = () => { Promise.all(servers.map((s) => s.close())).finally(() => cgroupPrefetch.close()).finally(resolve); };
+        const stop = () => { Promise.all(servers.map((s) => s.close())).finally(() => Promise.all([cgroupPrefetch.close(), monitorStandby.close()])).finally(resolve); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });

@@ -5,18 +5,22 @@ import { runHooks } from '../hooks.js';
 import type { Runtime } from './context.js';
 import { containerCgroup } from './cgroup.js';
 import { signalInit } from './signal.js';
+import { opTimer } from '../../lib/op-timer.js';
 
 const SIGKILL = 9;
 
 export async function destroyContainer(rt: Runtime, rec: Partial<ContainerRecord> & { id: string }, opts: { poststop: boolean }): Promise<void> {
+  const tm = opTimer('runtime', 'destroy', rec.id.slice(0, 12), { env: rt.env });
   const hasCgroup = rec.cgroupPaths !== undefined && Object.keys(rec.cgroupPaths).length > 0;
   const cg = hasCgroup ? await containerCgroup(rec) : undefined;
+  tm.mark('load');
   if (cg) {
     // killAll reaches processes that left init's pid namespace tree (no pid namespace, double forks).
     await cg.killAll(SIGKILL).catch((e) => rt.debug(`killAll: ${(e as Error).message}`));
     // A frozen task only dies once thawed.
     await cg.thaw().catch(() => {});
   }
+  tm.mark('kill');
   if (rec.pid && rec.initStartTime) {
     try {
       signalInit(rec as ContainerRecord, SIGKILL);
@@ -25,6 +29,7 @@ export async function destroyContainer(rt: Runtime, rec: Partial<ContainerRecord
     }
     await waitGone(rec as ContainerRecord, 10_000);
   }
+  tm.mark('wait');
   if (cg) {
     let lastErr: unknown;
     for (let i = 0; i < 50; i++) {
@@ -39,6 +44,7 @@ export async function destroyContainer(rt: Runtime, rec: Partial<ContainerRecord
     }
     if (lastErr) rt.warn(`cgroup of ${rec.id} could not be removed: ${(lastErr as Error).message}`);
   }
+  tm.mark('cgroup');
   if (opts.poststop && rec.config?.hooks?.poststop?.length) {
     await runHooks('poststop', rec.config.hooks, {
       ociVersion: rec.ociVersion ?? '1.2.0', id: rec.id, status: 'stopped', bundle: rec.bundle ?? '',
@@ -46,6 +52,8 @@ export async function destroyContainer(rt: Runtime, rec: Partial<ContainerRecord
     }, rt.warn, rt.env);
   }
   rt.store.remove(rec.id);
+  tm.mark('state');
+  tm.end();
 }
 
 /** Wait until init is gone or a zombie; false on timeout. */
