@@ -15,7 +15,8 @@
 // containerd needs restrict_oom_score_adj here (this machine cannot lower an oom_score_adj).
 // BENCH_CRI_SPLIT=1 adds a berth-only pass with timing wrappers around berth-runtime and the CNI
 // plugins (and BERTH_TIMING=1): where berth's pod start time goes. Its times include the wrappers'.
-// BERTH_TIMING=1 (inherited by berth's servers) adds berth-init's cgroup join times after part (a).
+// BERTH_TIMING=1 (inherited by berth's servers) adds berth-init's cgroup join times after part (a);
+// BENCH_KEEP_LOGS=DIR keeps the servers' logs (with BERTH_TIMING=1, every operation's split).
 // BENCH_RUNC=PATH: the runc binary containerd runs (e.g. a wrapper adding --debug).
 // Usage (root): node scripts/build.mjs && make -C native && node bench/cri.mjs [runs=10] [pods=100] [rssPods=20]
 //   env BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-nospare,berth-nostandby,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
@@ -548,5 +549,10 @@ try {
     fs.rmSync(path.join('/var/run/netns', n), { force: true });
   }
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', ipForward); // the bridge plugin (isGateway) turns it on
+  // BENCH_KEEP_LOGS=DIR: the servers' logs (with BERTH_TIMING=1, berth's per-operation splits) are kept there
+  if (process.env.BENCH_KEEP_LOGS) {
+    fs.mkdirSync(process.env.BENCH_KEEP_LOGS, { recursive: true });
+    for (const l of serverLogs) fs.copyFileSync(l, path.join(process.env.BENCH_KEEP_LOGS, path.relative(work, l).replace(/\//g, '_')));
+  }
   fs.rmSync(work, { recursive: true, force: true });
 }

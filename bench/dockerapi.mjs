@@ -111,6 +111,11 @@ try {
   console.log(`berth bridge / none: ${(median(b) / median(bNone)).toFixed(2)} (+${(median(b) - median(bNone)).toFixed(1)} ms)`);
   console.log(`berth  docker run --rm --network none ${ref} true, no prefetch (BERTH_CGROUP_PREFETCH=off): ${fmt(bOff)}`);
   console.log(`berth prefetch / no prefetch (--network none): ${(median(bNone) / median(bOff)).toFixed(2)} (${(median(bNone) - median(bOff)).toFixed(1)} ms)`);
+  // BENCH_KEEP_LOGS=DIR: berth's server log (with BERTH_TIMING=1, every operation's split) is kept there
+  if (process.env.BENCH_KEEP_LOGS) {
+    fs.mkdirSync(process.env.BENCH_KEEP_LOGS, { recursive: true });
+    fs.writeFileSync(path.join(process.env.BENCH_KEEP_LOGS, 'berth.log'), berth.log());
+  }
   if (process.env.BERTH_TIMING) {
     await new Promise((r) => setTimeout(r, 200)); // the last lines
     const on = initJoinTimes(berth.log()), off = initJoinTimes(berthOff.log());

@@ -11,6 +11,7 @@ import type { NetworkManager, NetworkSetup } from '../engine/network/index.js';
 import { hostsFile, resolvConf } from '../engine/etc-files.js';
 import { CriRecords, sandboxKey, type SandboxRecord } from './records.js';
 import { podCgroupParent, removePodCgroup } from './pod-cgroup.js';
+import { seccompFor } from './container-config.js';
 import { nowNs } from './timestamps.js';
 import { opTimer } from '../lib/op-timer.js';
 import { pauseRootfs } from './pause-rootfs.js';
@@ -60,6 +61,8 @@ export class Sandboxes {
   filesDir(id: string): string { return this.records.sandboxDir(id); }
 
   async run(config: Msg, runtimeHandler: string): Promise<string> {
+    // the pause's cgroup join comes ~10 ms from now: the grace period it would wait for starts here
+    this.svc.expectCgroupJoins();
     const md = config?.metadata;
     if (!md?.name || !md?.namespace) throw invalidArgument('pod sandbox config needs metadata with a name and a namespace');
     if (runtimeHandler && runtimeHandler !== 'berth' && runtimeHandler !== 'runc') {
@@ -76,6 +79,7 @@ export class Sandboxes {
     const nso = sc.namespace_options ?? {};
     const namespaces = { network: nsMode(nso.network, 'pod'), pid: nsMode(nso.pid, 'container'), ipc: nsMode(nso.ipc, 'pod') };
     if (sc.apparmor?.profile_type === 'Localhost' && !apparmorEnabled()) throw invalidArgument('apparmor profile requested but AppArmor is not enabled on this host');
+    const seccomp = seccompFor(sc);
     const id = crypto.randomBytes(32).toString('hex');
     // As containerd: without one from the kubelet, the pod keeps the node's hostname.
     const hostname = config.hostname || fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
@@ -104,20 +108,24 @@ export class Sandboxes {
       let networked: Promise<NetworkSetup> | undefined;
       let nsExists: Promise<unknown> = Promise.resolve();
       let netnsPath: string | undefined;
+      let created!: { ok: () => void; failed: (e: unknown) => void };
+      const pauseCreated = new Promise<void>((ok, failed) => { created = { ok, failed }; });
+      pauseCreated.catch(() => undefined); // awaited through `networked`
       if (namespaces.network !== 'node') {
         netnsPath = this.net.netnsFor(id).path;
-        // a namespace made ahead: the pause starts in it while the network is set up
+        // A namespace made ahead: the pause starts in it while the network is set up, which then waits
+        // for the pause's create (their file work and execs would slow each other; the ADD has time).
         const claimed = this.net.claimNetns(id);
         let nsReady!: () => void;
         const nsKnown = new Promise<void>((r) => { nsReady = r; });
-        networked = tm.span('network', this.net.setupNetwork({
+        networked = tm.span('network', (claimed ? pauseCreated : Promise.resolve()).then(() => this.net.setupNetwork({
           id,
           portMappings: (config.port_mappings ?? []).filter((p: Msg) => p.host_port > 0).map((p: Msg) => ({
             hostPort: p.host_port, containerPort: p.container_port, protocol: String(p.protocol ?? 'TCP'), ...(p.host_ip ? { hostIP: p.host_ip } : {}),
           })),
           args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: md.namespace, K8S_POD_NAME: md.name, K8S_POD_INFRA_CONTAINER_ID: id, K8S_POD_UID: md.uid ?? '' },
           ...(needsInterfaces(linux.sysctls) ? {} : { onNetns: () => nsReady() }),
-        }));
+        })));
         // the native driver makes the namespace with its interfaces in one step: no callback, setup's own end
         nsExists = claimed && !needsInterfaces(linux.sysctls) ? Promise.resolve() : Promise.race([nsKnown, networked]);
         // both are awaited below; an early failure elsewhere must not leave them unhandled
@@ -151,7 +159,8 @@ export class Sandboxes {
           readonlyRootfs: true,
           capDrop: ['ALL'],
           noNewPrivileges: true,
-          seccompProfile: 'default',
+          // the pod's own profile, as containerd gives its sandbox: none unless the kubelet asks for one
+          seccompProfile: seccomp,
           labels: { 'io.berth.cri.sandbox': id },
           annotations: { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': id },
           binds: [
@@ -161,7 +170,8 @@ export class Sandboxes {
           ],
           stopSignal: 'SIGTERM',
           stopTimeout: PAUSE_STOP_TIMEOUT_S,
-        }));
+        })).catch((e: unknown) => { created.failed(e); throw e; });
+        created.ok();
         record.pauseId = pause.id;
         await tm.span('ns-wait', nsExists);
         await tm.span('pause-start', this.svc.start(pause.id));

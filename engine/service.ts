@@ -240,6 +240,14 @@ export class ContainerService {
   }
 
   /**
+   * A hint that containers will join their cgroups shortly (engine/cgroup-prefetch.ts): a front end
+   * that knows it before create (a pod's start) gives the kernel's grace period a head start.
+   */
+  expectCgroupJoins(): void {
+    this.cfg.cgroupPrefetch?.kick();
+  }
+
+  /**
    * Starts making the cgroup dirs of a container about to be created with this (absolute) cgroupsPath:
    * a front end that knows it before create (a pod's, whose new pod cgroup costs several ms) gains
    * that much more. create() waits for it; remove() takes away what is left unused.
@@ -660,7 +668,12 @@ export class ContainerService {
     // container had a pid namespace of its own (the kernel ends every process in it with its init),
     // and berth's specs carry no hooks that delete would run: then it goes alongside the rest.
     const runtime = this.cleanupRuntime(r).finally(() => tm.point('runtime-delete'));
-    if (!(v.status === 'exited' && v.exit && v.exit.reason !== MONITOR_DIED && ownPidNamespace(r))) {
+    // Then the container is also gone for its callers before the runtime's delete, its network and its
+    // snapshot are: the directory's rename and the name come first, and onGone (a waiter on the removal)
+    // does not wait for the rest, which reads nothing in that directory (the monitor's session was read
+    // above). A delete that failed then leaves runtime state only, no container.
+    const nothingLeft = v.status === 'exited' && v.exit && v.exit.reason !== MONITOR_DIED && ownPidNamespace(r);
+    if (!nothingLeft) {
       await runtime;
       tm.mark('runtime-delete');
     }
@@ -678,16 +691,22 @@ export class ContainerService {
       .catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; })
       .finally(() => tm.point('snapshot')) : undefined;
     snapshot?.catch(() => undefined); // awaited below
-    // The directory last of what reads it (the runtime's delete reads the monitor's files, the network
-    // its record): a failure there leaves the container to a later rm.
-    const failed = (await Promise.allSettled([runtime, network])).find((x): x is PromiseRejectedResult => x.status === 'rejected');
-    if (failed) {
-      await snapshot?.catch(() => undefined);
-      throw failed.reason;
+    const settle = async () => {
+      const failed = (await Promise.allSettled([runtime, network])).find((x): x is PromiseRejectedResult => x.status === 'rejected');
+      tm.point('runtime+network');
+      // a container never started (or whose create failed) still has the dirs made for it at create
+      if (!failed) discardCgroup(cgroupsPathOf(r), r.id);
+      return failed;
+    };
+    // Otherwise the directory goes last of what reads it (the runtime's delete may read the monitor's
+    // files, the network its record): a failure there leaves the container to a later rm.
+    if (!nothingLeft) {
+      const failed = await settle();
+      if (failed) {
+        await snapshot?.catch(() => undefined);
+        throw failed.reason;
+      }
     }
-    tm.point('runtime+network');
-    // a container never started (or whose create failed) still has the dirs made for it at create
-    discardCgroup(cgroupsPathOf(r), r.id);
     // Rename first: a racing remover waiting on .remove.lock must not recreate it inside a directory
     // being deleted (ENOTEMPTY); after the rename it finds no container and stops.
     const dir = this.layout.containerDir(r.id);
@@ -696,10 +715,14 @@ export class ContainerService {
     // After the record: a crash between the two leaves a stale entry, which counts as free.
     await this.releaseName(r.name, r.id).catch(() => undefined);
     opts.onGone?.();
+    tm.point('gone');
+    // the container is gone whatever happens now; a failure to undo the rest is still reported
+    const late = nothingLeft ? await settle() : undefined;
     fs.rmSync(tomb, { recursive: true, force: true });
     tm.point('dir');
     await snapshot;
     tm.end();
+    if (late) throw late.reason;
     return r;
   }
 

@@ -200,7 +200,10 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
     chan.send('G', req.hookState(pid));
     const created = expect(await chan.next(), 'C', 'created');
     req.onTiming?.('init', created.payload.toString('utf8').trim());
-    await exited;
+    // berth-init's parent exits right after the child's 'C' (it has nothing left to do): its exit,
+    // relayed by whoever is its parent (a thin client's 'X'), need not hold up create's answer. The
+    // container then re-parents to the caller's subreaper, as it would a moment later anyway.
+    exited.catch(() => undefined);
     return { pid };
   } catch (e) {
     // berth-init may still wait for a message (the plan, when joining its cgroups failed here): the

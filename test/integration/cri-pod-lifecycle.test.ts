@@ -131,9 +131,28 @@ test('RunPodSandbox: pause in its own namespaces, pod cgroup below /berth, READY
   for (const ns of ['net', 'ipc', 'uts']) assert.is.not(fs.readlinkSync(`/proc/${pausePid}/ns/${ns}`), fs.readlinkSync(`/proc/self/ns/${ns}`), `${ns} namespace is the pod's own`);
   const cg = fs.readFileSync(`/proc/${pausePid}/cgroup`, 'utf8');
   assert.match(cg, /\/berth\/kubepods\/besteffort\/poduid-1\//);
+  // no seccomp asked for the pod: an unconfined pause, as containerd's sandbox (and no new privileges)
+  const status = fs.readFileSync(`/proc/${pausePid}/status`, 'utf8');
+  assert.match(status, /^Seccomp:\s+0$/m);
+  assert.match(status, /^NoNewPrivs:\s+1$/m);
   const list = await c.runtime('ListPodSandbox', { filter: { label_selector: { app: 'web' } } });
   assert.is(list.items.length, 1);
   assert.is((await c.runtime('ListPodSandbox', { filter: { label_selector: { app: 'other' } } })).items.length, 0);
+});
+
+test('a pod that asks for RuntimeDefault seccomp gets a filtered pause', async () => {
+  if (!ready) return;
+  const cfg = podConfig();
+  cfg.metadata = { ...cfg.metadata, name: 'sec', uid: 'uid-sec' };
+  (cfg.linux.security_context as Record<string, unknown>).seccomp = { profile_type: 'RuntimeDefault' };
+  const id = (await c.runtime('RunPodSandbox', { config: cfg })).pod_sandbox_id;
+  try {
+    const info = JSON.parse((await c.runtime('PodSandboxStatus', { pod_sandbox_id: id, verbose: true })).info.info);
+    assert.match(fs.readFileSync(`/proc/${info.pid}/status`, 'utf8'), /^Seccomp:\s+2$/m);
+  } finally {
+    await c.runtime('StopPodSandbox', { pod_sandbox_id: id });
+    await c.runtime('RemovePodSandbox', { pod_sandbox_id: id });
+  }
 });
 
 test('CreateContainer/StartContainer join the pod: hostname, resolv.conf, shared net+ipc', async () => {
