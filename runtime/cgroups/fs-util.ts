@@ -180,35 +180,13 @@ export function rmdirIfEmpty(dir: string): void {
 }
 
 /**
- * mkdir -p that reports which dirs it made (top-down), so destroy() can remove exactly those; on the
- * threadpool (a cgroup mkdir can wait on the kernel's cgroup mutex while other cgroups are released).
- * The leaf is tried first: its parent usually exists, and then that is the only call.
+ * mkdir -p that reports which dirs it made (top-down), so destroy() can remove exactly those. In this
+ * thread: the kernel serialises cgroup mkdirs anyway (cgroup_mutex), ~0.05 ms each here, where spread
+ * over the libuv pool a dozen of them took 4-18 ms and held up a daemon's other file operations. The
+ * leaf is tried first: its parent usually exists, and then that is the only call.
  */
-export async function mkdirTracked(dir: string): Promise<string[]> {
-  // Another container's destroy may remove a shared parent between our calls: retry a few times.
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fs.promises.mkdir(dir);
-      return [dir];
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return [];
-      const up = path.dirname(dir);
-      if (code !== 'ENOENT' || up === dir || attempt >= 3) throw fromErrno(e, `cgroup: creating ${dir}`);
-      const made = await mkdirTracked(up);
-      try {
-        await fs.promises.mkdir(dir);
-        return [...made, dir];
-      } catch (e2) {
-        if ((e2 as NodeJS.ErrnoException).code === 'EEXIST') return made;
-        if ((e2 as NodeJS.ErrnoException).code !== 'ENOENT') throw fromErrno(e2, `cgroup: creating ${dir}`);
-      }
-    }
-  }
-}
-
-/** mkdirTracked in this thread: for a caller that makes dirs ahead, where ~0.1 ms each beats the pool's queue. */
 export function mkdirTrackedSync(dir: string): string[] {
+  // Another container's destroy may remove a shared parent between our calls: retry a few times.
   for (let attempt = 0; ; attempt++) {
     try {
       fs.mkdirSync(dir);

@@ -6,7 +6,7 @@ import { BerthError, failedPrecondition, invalidArgument, unavailable } from '..
 import type { LinuxResources } from '../spec/resources-schema.js';
 import { memberDirs } from './cgroup-path.js';
 import { signalAll } from './freeze-kill.js';
-import { cpusetError, errnoOf, joinCgroup, mkdirTracked, mkdirTrackedSync, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, sleepSync, writeCgroupFile } from './fs-util.js';
+import { cpusetError, errnoOf, joinCgroup, mkdirTrackedSync, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, sleepSync, writeCgroupFile } from './fs-util.js';
 import { statsV1 } from './stats.js';
 import type { CgroupManager, CgroupStats } from './types.js';
 import { v1Writes, type V1Write } from './v1-resources.js';
@@ -27,13 +27,7 @@ export class V1Manager implements CgroupManager {
   }
 
   async create(): Promise<void> {
-    // One hierarchy after another, on one pool thread at a time: the kernel serialises cgroup mkdirs
-    // anyway (cgroup_mutex), and a dozen of them spread over the whole libuv pool held up every other
-    // file operation of a daemon for 4-8 ms (in turn they take ~0.7 ms). Dirs made ahead (an engine
-    // that knew the path) cost one stat each.
-    const dirs = this.uniqueDirs();
-    if (!dirs.every((d) => fs.existsSync(d))) for (const d of dirs) this.made.push(...(await mkdirTracked(d)));
-    if (this.dirs.cpuset) this.inheritCpuset(this.dirs.cpuset);
+    this.createSync();
   }
 
   createSync(): void {

@@ -7,7 +7,7 @@ import type { LinuxResources } from '../spec/resources-schema.js';
 import { setDeviceFilter } from './bpf-device.js';
 import { memberDirs } from './cgroup-path.js';
 import { signalAll } from './freeze-kill.js';
-import { cpusetError, joinCgroup, mkdirTracked, mkdirTrackedSync, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, writeCgroupFile } from './fs-util.js';
+import { cpusetError, joinCgroup, mkdirTrackedSync, parseFlatKeyed, pidsRecursive, readCgroupFile, readOptional, removeCgroupTree, rmdirIfEmpty, sleep, writeCgroupFile } from './fs-util.js';
 import { statsV2 } from './stats.js';
 import type { CgroupManager, CgroupStats } from './types.js';
 import { v2Writes } from './v2-resources.js';
@@ -24,8 +24,7 @@ export class V2Manager implements CgroupManager {
   }
 
   async create(): Promise<void> {
-    this.made.push(...(await mkdirTracked(this.dir)));
-    this.enableControllers();
+    this.createSync();
   }
 
   createSync(): void {
