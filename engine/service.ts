@@ -272,7 +272,6 @@ export class ContainerService {
     const dir = this.layout.containerDir(id);
     const tm = opTimer('engine', 'create', id.slice(0, 12));
     const cgroupsPath = req.cgroupsPath ?? defaultCgroupsPath(id);
-    prepareCgroup(cgroupsPath, id);
 
     // Reserve the name and the directory under one lock so two creates cannot take the same name.
     const name = await withLockAsync(this.layout.namesLock, async () => {
@@ -294,6 +293,8 @@ export class ContainerService {
       return n;
     });
     tm.mark('name');
+    // made once the name is ours (a create refused for it leaves nothing); undone by the catch below
+    prepareCgroup(cgroupsPath, id);
 
     let mounted = false;
     let snapshotKey: string | undefined;

@@ -67,6 +67,18 @@ else {
     for (const d of dirsOf(cgroupsPath)) assert.not.ok(fs.existsSync(d), `${d} left after the failed create`);
   });
 
+  test('a create refused for its name makes no cgroup', async () => {
+    const first = await svc.create({ rootfsDir: rootfs, command: ['true'], name: 'taken', cgroupsPath: `/berth/${tag}/taken-1` });
+    try {
+      await svc.create({ rootfsDir: rootfs, command: ['true'], name: 'taken', cgroupsPath: `/berth/${tag}/taken-2` });
+      assert.unreachable('a second container got the name');
+    } catch (e) {
+      assert.match((e as Error).message, /already in use/);
+    }
+    for (const d of dirsOf(`/berth/${tag}/taken-2`)) assert.not.ok(fs.existsSync(d), `${d} made for a refused create`);
+    await svc.remove(first.id);
+  });
+
   test('prepareCgroup / discardCgroup: the leaf goes, the parent (its owner\'s) stays', () => {
     const cgroupsPath = `/berth/${tag}/pod1/pause`;
     svc.prepareCgroup(cgroupsPath);
