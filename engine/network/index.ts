@@ -188,6 +188,11 @@ export class NetworkManager {
     return this.spares?.take(id) ?? false;
   }
 
+  /** True while a namespace made ahead waits for claimNetns. */
+  get hasSpareNetns(): boolean {
+    return this.spares?.hasSpare ?? false;
+  }
+
   /** Removes the spare namespace, if any (server shutdown). */
   async close(): Promise<void> {
     await this.spares?.close();

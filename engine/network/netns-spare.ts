@@ -50,6 +50,11 @@ export class NetnsSpares {
     return took;
   }
 
+  /** True while a spare is ready to be taken. */
+  get hasSpare(): boolean {
+    return this.ready !== undefined;
+  }
+
   /** A path for berth-netns add --spare when a spare is wanted, else undefined; settle() it after. */
   reserve(): string | undefined {
     if (this.closed || this.ready || this.pending) return undefined;

@@ -41,7 +41,9 @@ if (reason) {
   });
 
   test('a spare is made at start; claimNetns moves it to the pod at once', async () => {
-    await until('a spare namespace', () => mountedSpares().length === 1);
+    // mounted by its exec a moment before the manager has it
+    await until('a spare namespace', () => mgr.hasSpareNetns);
+    assert.is(mountedSpares().length, 1);
     const spare = mountedSpares()[0];
     assert.not.ok(mgr.netns.list().includes(spare), 'a spare is never listed as a pod namespace');
     assert.ok(mgr.claimNetns('s1'), 'claimed');
@@ -57,6 +59,7 @@ if (reason) {
     assert.is(r.status, 0, r.stderr);
     assert.ok(r.stdout.includes(`${s.ip}/`), r.stdout);
     assert.is(mountedSpares().length, 1, 'berth-netns add --spare made the next one');
+    assert.ok(mgr.hasSpareNetns, 'and the manager has it');
     await mgr.teardownNetwork('s1');
     assert.not.ok(fs.existsSync(path.join(netnsDir, 's1')));
   });
@@ -78,7 +81,7 @@ if (reason) {
     assert.not.ok(fs.existsSync(stale), 'dead owner\'s spare removed');
     assert.not.ok(fs.existsSync(path.join(netnsDir, `.spare-${0x7fffffff}-1`)));
     await other.close();
-    await until('the refill after the claim', () => mountedSpares().length === 1);
+    await until('the refill after the claim', () => mgr.hasSpareNetns);
     await mgr.close();
     assert.equal(spares(), [], 'close() leaves no spare');
     assert.not.ok(mgr.claimNetns('s2'), 'no spare after close');
