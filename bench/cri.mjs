@@ -17,6 +17,7 @@
 // plugins (and BERTH_TIMING=1): where berth's pod start time goes. Its times include the wrappers'.
 // BERTH_TIMING=1 (inherited by berth's servers) adds berth-init's cgroup join times after part (a);
 // BENCH_KEEP_LOGS=DIR keeps the servers' logs (with BERTH_TIMING=1, every operation's split).
+// BENCH_CRI_SETTLE_MS: part (a)'s pause before each pod start (default 300; 1000 changed nothing here).
 // BENCH_RUNC=PATH: the runc binary containerd runs (e.g. a wrapper adding --debug).
 // Usage (root): node scripts/build.mjs && make -C native && node bench/cri.mjs [runs=10] [pods=100] [rssPods=20]
 //   env BENCH_CRI_VARIANTS=berth,berth-noprefetch,berth-nospare,berth-nostandby,berth-cni,berth-nodecli,berth+planner  BENCH_CRI_PARTS=a,b,c  BENCH_CRI_SPLIT=1
@@ -144,6 +145,8 @@ const VARIANTS = {
 const CHOSEN = (process.env.BENCH_CRI_VARIANTS ?? 'berth').split(',').filter(Boolean);
 for (const v of CHOSEN) if (!VARIANTS[v] || v.endsWith('-split')) throw new Error(`BENCH_CRI_VARIANTS: unknown variant ${v} (${Object.keys(VARIANTS).filter((k) => !k.endsWith('-split')).join(', ')})`);
 const PARTS = new Set((process.env.BENCH_CRI_PARTS ?? 'a,b,c').split(','));
+// part (a)'s pause before each pod start (BENCH_CRI_SETTLE_MS, default 300)
+const SETTLE_MS = Number(process.env.BENCH_CRI_SETTLE_MS ?? 300);
 
 /** The planner exists in this tree (it is new): `berth-runtime planner --help` answers. */
 function plannerAvailable() {
@@ -354,7 +357,7 @@ async function latency(servers) {
   for (let i = -2; i < RUNS; i++) { // two warm-up rounds
     const order = i % 2 ? [...servers].reverse() : servers;
     for (const s of order) {
-      await sleep(300); // let the other server's background work settle
+      await sleep(SETTLE_MS); // let the other server's background work settle
       const p = await startPod(s);
       const r = await removePod(s, p);
       if (i >= 0) { phases[s.name].push(p.phases); teardown[s.name].push(r); }
