@@ -455,8 +455,6 @@ export class ContainerService {
     const mdir = this.layout.monitorDir(r.id);
     if (v.status !== 'created' || fs.existsSync(mdir)) await this.cleanupRuntime(r);
     fs.rmSync(mdir, { recursive: true, force: true });
-    // a restart's cleanup above removed the cgroup: made again while the monitor starts
-    prepareCgroup(cgroupsPathOf(r), r.id);
     tm.mark('rootfs');
     // berth's own runtime: the monitor's `berth-runtime create` is then served by this warm process.
     if (this.layout.runtimePath() === path.join(REPO_ROOT, 'bin', 'berth-runtime')) {
@@ -464,12 +462,18 @@ export class ContainerService {
       await embedPlanner(this.layout.cfg.state);
     }
     tm.mark('planner');
+    // a restart's cleanup above removed the cgroup: made again before the monitor starts
+    prepareCgroup(cgroupsPathOf(r), r.id);
     const m = await timed(timeline, 'create', () => createUnderMonitor({
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
       dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdinOnce ?? r.stdin, ttySize: opts.ttySize,
       oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
       exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0), monitors: this.cfg.monitorStandby,
-    }));
+    })).catch((e: unknown) => {
+      // the runtime's failed create undid its own; the dirs made above are ours to take back
+      discardCgroup(cgroupsPathOf(r), r.id);
+      throw e;
+    });
     tm.mark('monitor+create');
     try {
       if (opts.beforeStart) await opts.beforeStart(m);

@@ -67,6 +67,22 @@ else {
     for (const d of dirsOf(cgroupsPath)) assert.not.ok(fs.existsSync(d), `${d} left after the failed create`);
   });
 
+  test('a start whose runtime create fails leaves no cgroup (the container stays, startable again)', async () => {
+    const cgroupsPath = `/berth/${tag}/badstart`;
+    const r = await svc.create({ rootfsDir: rootfs, command: ['/no/such/program'], cgroupsPath });
+    const dirs = dirsOf(cgroupsPath);
+    // without its config.json the runtime's create itself fails
+    fs.rmSync(path.join(r.bundle, 'config.json'));
+    try {
+      await svc.start(r.id);
+      assert.unreachable('a start without config.json succeeded');
+    } catch (e) {
+      assert.ok(e instanceof Error);
+    }
+    for (const d of dirs) assert.not.ok(fs.existsSync(d), `${d} left after the failed start`);
+    await svc.remove(r.id, { force: true });
+  });
+
   test('a create refused for its name makes no cgroup', async () => {
     const first = await svc.create({ rootfsDir: rootfs, command: ['true'], name: 'taken', cgroupsPath: `/berth/${tag}/taken-1` });
     try {
