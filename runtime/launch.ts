@@ -200,10 +200,10 @@ export async function createContainerProcess(req: CreateRequest): Promise<{ pid:
     chan.send('G', req.hookState(pid));
     const created = expect(await chan.next(), 'C', 'created');
     req.onTiming?.('init', created.payload.toString('utf8').trim());
-    // berth-init's parent exits right after the child's 'C' (it has nothing left to do): its exit,
-    // relayed by whoever is its parent (a thin client's 'X'), need not hold up create's answer. The
-    // container then re-parents to the caller's subreaper, as it would a moment later anyway.
-    exited.catch(() => undefined);
+    // berth-init's parent exits right after the child's 'C'; create still waits until it is reaped:
+    // a caller gone before that leaves it a zombie of whoever adopts it, charged to the container's
+    // cgroup (pids.current, an EBUSY rmdir at delete) until that reaper gets to it.
+    await exited;
     return { pid };
   } catch (e) {
     // berth-init may still wait for a message (the plan, when joining its cgroups failed here): the
