@@ -60,7 +60,7 @@ export function cgroupManagerFromPaths(paths: Record<string, string>): CgroupMan
  * delete removes the leaf as always; a container that is never created needs discardCgroupDirs.
  */
 export function prepareCgroupDirs(cgroupsPath: string, id: string): void {
-  cgroupManagerFor({ cgroupsPath, id }).createSync();
+  cgroupManagerFor({ cgroupsPath, id }).create();
 }
 
 /** Removes the leaf dirs prepareCgroupDirs made, where they are empty; ancestors are their owner's. */

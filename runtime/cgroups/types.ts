@@ -51,9 +51,8 @@ export interface CgroupManager {
   /** v1: controller -> absolute dir (plus `unified` on a hybrid host); v2: { unified: dir }. */
   paths(): Record<string, string>;
   /** mkdir every dir (idempotent); v1 cpuset gets cpus/mems from its parent. */
-  create(): Promise<void>;
-  /** create() in this thread (dirs made ahead of a create: a few tenths of a ms in all). */
-  createSync(): void;
+  /** In this thread: a few tenths of a ms in all (fs-util.ts mkdirTrackedSync). */
+  create(): void;
   /** Move the process (its whole thread group) in; on the threadpool, as the write can wait on the kernel. */
   addProcess(pid: number): Promise<void>;
   /** Apply (or update) limits; undefined applies nothing. */

@@ -26,11 +26,7 @@ export class V1Manager implements CgroupManager {
     return [...new Set(Object.values(this.dirs))];
   }
 
-  async create(): Promise<void> {
-    this.createSync();
-  }
-
-  createSync(): void {
+  create(): void {
     for (const d of this.uniqueDirs()) this.made.push(...mkdirTrackedSync(d));
     if (this.dirs.cpuset) this.inheritCpuset(this.dirs.cpuset);
   }

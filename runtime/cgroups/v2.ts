@@ -23,11 +23,7 @@ export class V2Manager implements CgroupManager {
     return { unified: this.dir };
   }
 
-  async create(): Promise<void> {
-    this.createSync();
-  }
-
-  createSync(): void {
+  create(): void {
     this.made.push(...mkdirTrackedSync(this.dir));
     this.enableControllers();
   }

@@ -26,7 +26,7 @@ export async function containerCgroup(rec: { id: string; cgroupsPath?: string; c
     ? mod.cgroupManagerFromPaths(rec.cgroupPaths)
     : mod.cgroupManagerFor({ cgroupsPath: rec.cgroupsPath ?? '', id: rec.id });
   return {
-    create: async () => { await m.create(); },
+    create: async () => { m.create(); },
     addProcess: async (pid) => { await m.addProcess(pid); },
     apply: async (r) => { await m.apply(r); },
     freeze: async () => { await m.freeze(); },
