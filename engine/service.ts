@@ -31,6 +31,7 @@ import { NameIndex } from './name-index.js';
 import { needsCleanup, noteUserStop, restartView, waitStopped } from './container-exit.js';
 import { opTimer } from '../lib/op-timer.js';
 import { discardCgroup, prepareCgroup } from './cgroup-prepare.js';
+import { finishInterruptedRemovals } from './interrupted-removals.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
 
@@ -618,6 +619,26 @@ export class ContainerService {
   }
 
   // ---- remove -------------------------------------------------------------------------
+  /**
+   * Finishes the removals of a remover killed after it renamed a container's directory away
+   * (engine/interrupted-removals.ts): one readdir when there are none. Failures go to stderr; never throws.
+   */
+  finishInterruptedRemovals(): Promise<number> {
+    return finishInterruptedRemovals({
+      containers: this.layout.containers,
+      deleteRuntime: async (id, m) => {
+        if (m) return this.runtimeDelete(m);
+        const { runRuntime } = await import('../shim/runtime-cli.js');
+        await runRuntime({ runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] }, ['delete', '--force', id]);
+      },
+      teardownNetwork: (id) => this.network().teardownNetwork(id),
+      removeSnapshot: (key) => this.snapshotter.remove(key, { durable: false })
+        .catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; }),
+      cgroupsPath: cgroupsPathOf,
+      releaseName: (name, id) => this.releaseName(name, id),
+    });
+  }
+
   private async cleanupRuntime(r: ContainerRecord): Promise<void> {
     const m = this.monitor(r);
     if (m) await this.runtimeDelete(m).catch(() => undefined);

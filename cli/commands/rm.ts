@@ -20,6 +20,8 @@ export const register: Register = (program, globals) => {
           console.error(`berth: ${(e as Error).message}`);
         }
       }
+      // a readdir when there are none: what an earlier rm killed half-way left goes now
+      await svc.finishInterruptedRemovals();
       if (failed) process.exitCode = 1;
     });
 };

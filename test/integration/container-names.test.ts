@@ -12,6 +12,7 @@ import { ContainerService } from '../../engine/service.js';
 import { generateName } from '../../engine/names.js';
 import { BerthError } from '../../lib/errors.js';
 import { lockFile } from '../../lib/file-lock.js';
+import { discardCgroupDirs } from '../../runtime/cgroups/index.js';
 
 let dir: string;
 let rootfs: string;
@@ -102,6 +103,7 @@ else {
   test('stale entries a crash left are free: mid-remove (record gone), mid-create (no directory, or no record yet)', async () => {
     // a remove that died after moving the container's directory away, before dropping the entry
     const old = await create('crashed-rm');
+    discardCgroupDirs(`/berth/${old.id}`, old.id); // a remove takes back the cgroup made at create before the rename
     fs.renameSync(svc.layout.containerDir(old.id), path.join(dir, 'moved-away'));
     fs.rmSync(path.join(dir, 'moved-away'), { recursive: true });
     assert.is(entry('crashed-rm'), old.id);

@@ -226,15 +226,19 @@ if (!isRoot) {
   test('spec and features', () => {
     const dir = path.dirname(makeBundle(['true']));
     const b = fs.mkdtempSync(path.join(dir, 'spec-'));
-    cli.ok(['spec', '--bundle', b]);
-    const spec = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8'));
-    assert.is(spec.root.path, 'rootfs');
-    assert.match(cli.run(['spec', '-b', b]).stderr, /exists/);
-    const f = JSON.parse(cli.ok(['features']));
-    assert.equal(f.hooks, ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
-    assert.ok(f.linux.namespaces.includes('pid'));
-    assert.ok(f.linux.capabilities.includes('CAP_SYS_ADMIN'));
-    assert.is(f.linux.cgroup.systemd, false);
+    try {
+      cli.ok(['spec', '--bundle', b]);
+      const spec = JSON.parse(fs.readFileSync(path.join(b, 'config.json'), 'utf8'));
+      assert.is(spec.root.path, 'rootfs');
+      assert.match(cli.run(['spec', '-b', b]).stderr, /exists/);
+      const f = JSON.parse(cli.ok(['features']));
+      assert.equal(f.hooks, ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
+      assert.ok(f.linux.namespaces.includes('pid'));
+      assert.ok(f.linux.capabilities.includes('CAP_SYS_ADMIN'));
+      assert.is(f.linux.cgroup.systemd, false);
+    } finally {
+      fs.rmSync(b, { recursive: true, force: true });
+    }
   });
 
   test.after(() => {
