@@ -1,13 +1,15 @@
 // Go gRPC clients of the cri-api era crictl/critest v1.26 use (and kubelets before 1.26) send the
 // unix socket's path as the HTTP/2 :authority. Node's HTTP/2 (nghttp2) rejects an authority with
 // '/' in it (RST_STREAM PROTOCOL_ERROR) before grpc-js sees the call, and has no switch to relax it.
-// So each connection passes through this small filter: client->server HEADERS blocks are decoded
-// (HPACK, with the connection's dynamic table), :authority becomes "localhost", and the block is
-// re-encoded; every other frame and the server->client direction pass unchanged. A client whose
-// first request names a proper authority (a channel keeps one authority) needs none of this: the
-// connection then passes through untouched, so the HPACK work is not paid on every call.
+// Such a connection passes through a small filter: client->server HEADERS blocks are decoded (HPACK,
+// with the connection's dynamic table), :authority becomes "localhost", and the block is re-encoded;
+// every other frame and the server->client direction pass unchanged.
+// The filter is a JS stream, which Node's HTTP/2 can only drive through its JS socket adapter: a few
+// ms more per call than a socket it reads natively. So each connection is first looked at
+// (`acceptGrpcConnection`) up to its first request: a channel keeps one authority, and a client that
+// names a proper one gets its socket handed over as it is, with what was read put back.
 import { Duplex } from 'node:stream';
-import type net from 'node:net';
+import net from 'node:net';
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
@@ -40,18 +42,103 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer): 
 
 const badAuthority = (x: HpackHeader) => x.name === ':authority' && x.value.includes('/');
 
+const TYPE_SETTINGS = 0x4;
+const FLAG_ACK = 0x1;
+/** An empty SETTINGS frame: the server's connection preface, all defaults. */
+const EMPTY_SETTINGS = frame(TYPE_SETTINGS, 0, 0, Buffer.alloc(0));
+
+/** A header block's fragment of a HEADERS frame's payload: without padding and priority. */
+function headersFragment(flags: number, payload: Buffer): Buffer {
+  let p = payload;
+  let pad = 0;
+  if (flags & FLAG_PADDED) { pad = p[0]; p = p.subarray(1); }
+  if (flags & FLAG_PRIORITY) p = p.subarray(5); // stream priority is advisory and deprecated: dropped
+  return p.subarray(0, p.length - pad);
+}
+
+function decodeBlock(decoder: ReturnType<Hpack['decompressor']['create']>, block: Buffer[]): HpackHeader[] {
+  decoder.write(Buffer.concat(block));
+  decoder.execute();
+  const headers: HpackHeader[] = [];
+  for (let x = decoder.read(); x; x = decoder.read()) headers.push(x);
+  return headers;
+}
+
+/**
+ * Reads a new connection up to its first request's headers, then hands it to `inject`: the socket
+ * itself (what was read put back) when the authority is fine, else the filter over it.
+ * Go clients send no request before the server's SETTINGS: an empty one goes out at once, and the
+ * client's ACK of it is taken out of the stream (nghttp2 sends SETTINGS of its own and would take an
+ * ACK it did not ask for as a protocol error); the handover waits for that ACK too.
+ */
+export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket | Duplex) => void): void {
+  sock.write(EMPTY_SETTINGS);
+  const decoder = hpack.decompressor.create({ table: { size: TABLE_SIZE } });
+  const kept: Buffer[] = [];
+  let buf: Buffer = Buffer.alloc(0);
+  let prefaceLeft = PREFACE_LEN;
+  let acked = false;
+  let verdict: 'fine' | 'fix' | undefined;
+  let block: Buffer[] | undefined;
+  const fail = (e: Error) => { sock.destroy(e); };
+  const onData = (d: Buffer) => {
+    if (prefaceLeft > 0) {
+      const n = Math.min(prefaceLeft, d.length);
+      kept.push(d.subarray(0, n));
+      prefaceLeft -= n;
+      d = d.subarray(n);
+    }
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    while (buf.length >= FRAME_HEADER) {
+      const len = buf.readUIntBE(0, 3);
+      if (buf.length < FRAME_HEADER + len) break;
+      const type = buf[3], flags = buf[4];
+      const whole = buf.subarray(0, FRAME_HEADER + len);
+      buf = buf.subarray(FRAME_HEADER + len);
+      if (type === TYPE_SETTINGS && flags & FLAG_ACK && !acked) { acked = true; continue; }
+      kept.push(whole);
+      if (verdict) continue;
+      if (type === TYPE_HEADERS) block = [headersFragment(flags, whole.subarray(FRAME_HEADER))];
+      else if (type === TYPE_CONTINUATION && block) block.push(whole.subarray(FRAME_HEADER));
+      else continue;
+      if (flags & FLAG_END_HEADERS) {
+        try { verdict = decodeBlock(decoder, block!).some(badAuthority) ? 'fix' : 'fine'; } catch (e) { fail(e as Error); return; }
+      }
+    }
+    if (!acked || !verdict) return;
+    sock.removeListener('data', onData);
+    sock.removeListener('error', fail);
+    sock.pause();
+    const read = Buffer.concat([...kept, buf]);
+    if (verdict === 'fine') {
+      sock.unshift(read);
+      inject(sock);
+    } else {
+      inject(new AuthorityFix(sock, read));
+    }
+  };
+  sock.on('data', onData);
+  sock.on('error', fail);
+}
+
 export class AuthorityFix extends Duplex {
   private buf: Buffer = Buffer.alloc(0);
   private prefaceLeft = PREFACE_LEN;
-  private pending?: { streamId: number; flags: number; block: Buffer[]; raw: Buffer[] };
-  /** no block has needed a rewrite so far: the server's HPACK table is still the client's own */
-  private untouched = true;
-  private passthrough = false;
+  private pending?: { streamId: number; flags: number; block: Buffer[] };
   private decoder = hpack.decompressor.create({ table: { size: TABLE_SIZE } });
   private encoder = hpack.compressor.create({ table: { size: TABLE_SIZE } });
 
-  constructor(private sock: net.Socket) {
+  /** `initial`: what was read from the socket before (from the client's preface on). */
+  constructor(private sock: net.Socket, initial?: Buffer) {
     super();
+    if (initial?.length) {
+      try {
+        const out = this.rewriteChunk(initial);
+        if (out.length) this.push(out);
+      } catch (e) {
+        this.destroy(e as Error);
+      }
+    }
     sock.on('data', (d: Buffer) => {
       try {
         const out = this.rewriteChunk(d);
@@ -71,7 +158,6 @@ export class AuthorityFix extends Duplex {
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void { this.sock.destroy(); cb(err); }
 
   private rewriteChunk(d: Buffer): Buffer {
-    if (this.passthrough) return d;
     const out: Buffer[] = [];
     if (this.prefaceLeft > 0) {
       const n = Math.min(this.prefaceLeft, d.length);
@@ -90,15 +176,9 @@ export class AuthorityFix extends Duplex {
       const payload = whole.subarray(FRAME_HEADER);
       this.buf = this.buf.subarray(FRAME_HEADER + len);
       if (type === TYPE_HEADERS) {
-        let p = payload;
-        let pad = 0;
-        if (flags & FLAG_PADDED) { pad = p[0]; p = p.subarray(1); }
-        if (flags & FLAG_PRIORITY) p = p.subarray(5); // stream priority is advisory and deprecated: dropped
-        p = p.subarray(0, p.length - pad);
-        this.pending = { streamId, flags, block: [p], raw: [whole] };
+        this.pending = { streamId, flags, block: [headersFragment(flags, payload)] };
       } else if (type === TYPE_CONTINUATION && this.pending) {
         this.pending.block.push(payload);
-        this.pending.raw.push(whole);
       } else {
         out.push(whole);
         continue;
@@ -106,26 +186,15 @@ export class AuthorityFix extends Duplex {
       if (flags & FLAG_END_HEADERS) {
         const h = this.pending!;
         this.pending = undefined;
-        const headers = this.decode(h.block);
-        if (this.untouched && !headers.some(badAuthority)) {
-          out.push(...h.raw, this.buf);
-          this.buf = Buffer.alloc(0);
-          this.passthrough = true;
-          break;
-        }
-        this.untouched = false;
-        out.push(this.rewrite(h, headers));
+        // every block re-encoded: the server's HPACK table is this encoder's, no longer the client's
+        out.push(this.rewrite(h, this.decode(h.block)));
       }
     }
     return Buffer.concat(out);
   }
 
   private decode(block: Buffer[]): HpackHeader[] {
-    this.decoder.write(Buffer.concat(block));
-    this.decoder.execute();
-    const headers: HpackHeader[] = [];
-    for (let x = this.decoder.read(); x; x = this.decoder.read()) headers.push(x);
-    return headers;
+    return decodeBlock(this.decoder, block);
   }
 
   private rewrite(h: { streamId: number; flags: number }, headers: HpackHeader[]): Buffer {

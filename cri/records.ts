@@ -82,8 +82,8 @@ class JsonDir<T extends { id: string }> {
     return path.join(this.dir, `${id}.json`);
   }
   /**
-   * Durable as every metadata write. `beside: true` when other work of the same request runs meanwhile:
-   * the write and fsync go to the libuv pool (several hops, ~1 ms); otherwise in this thread (~0.5 ms).
+   * Durable as every metadata write. `beside: true` when other work may run meanwhile: the fsync goes to
+   * the libuv pool (one hop) instead of blocking this thread (~0.5-1 ms).
    */
   async put(r: T, opts: { beside?: boolean } = {}): Promise<void> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });

@@ -165,7 +165,7 @@ export function containerHandlers(ctx: CriContext) {
       };
       let racing: string | undefined;
       try {
-        racing = await ctx.records.containers.add(record);
+        racing = await ctx.records.containers.add(record, { beside: true });
       } catch (e) {
         await ctx.svc.remove(engineRec.id, { force: true }).catch(() => undefined);
         throw e;

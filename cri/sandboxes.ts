@@ -190,7 +190,7 @@ export class Sandboxes {
         // in place (same inode): the pause's bind mount of it sees the address too
         fs.writeFileSync(path.join(files, 'hosts'), hostsOf());
       }
-      await this.records.sandboxes.put(record);
+      await this.records.sandboxes.put(record, { beside: true });
       tm.mark('record');
       tm.end();
       return id;

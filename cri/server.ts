@@ -18,7 +18,7 @@ import { execHandlers } from './rpc-exec.js';
 import { statsHandlers } from './rpc-stats.js';
 import { imageHandlers } from './rpc-image.js';
 import { StreamingServer } from './streaming.js';
-import { AuthorityFix } from './authority-fix.js';
+import { acceptGrpcConnection } from './authority-fix.js';
 
 export { DEFAULT_CRI_SOCKET } from './defaults.js';
 import { DEFAULT_CRI_SOCKET } from './defaults.js';
@@ -91,9 +91,9 @@ export async function startCriServer(o: CriServerOptions): Promise<CriServer> {
     if (!st.isSocket()) throw fromErrno(Object.assign(new Error('exists and is not a socket'), { code: 'EEXIST' }), socket);
     fs.unlinkSync(socket);
   }
-  // berth listens itself and hands each connection to grpc-js through the authority filter.
+  // berth listens itself and hands each connection to grpc-js, through the authority filter where needed.
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = createNetServer((sock) => injector.injectConnection(new AuthorityFix(sock)));
+  const listener = createNetServer((sock) => acceptGrpcConnection(sock, (conn) => injector.injectConnection(conn)));
   await new Promise<void>((resolve, reject) => {
     listener.once('error', (err) => reject(fromErrno(err, `cannot listen on ${socket}`)));
     listener.listen(socket, () => resolve());

@@ -285,7 +285,8 @@ export class ContainerService {
       try {
         fs.mkdirSync(dir, { mode: 0o711 });
         const placeholder: ContainerRecord = { id, name: n, image: req.image ?? req.rootfsDir!, created: new Date().toISOString(), bundle: dir, rootfs: '', labels: {}, timeline: [] };
-        this.writeRecord(placeholder);
+        // Not synced: lost to an OS crash, the directory without a record is a stale create, reclaimed by the next.
+        this.writeRecord(placeholder, { durable: false });
       } catch (e) {
         fs.rmSync(dir, { recursive: true, force: true });
         this.names.release(n, id);
@@ -379,8 +380,9 @@ export class ContainerService {
         args: [...(spec.process?.args ?? [])],
         ...(req.network === 'bridge' ? { network: 'bridge', ...(ip ? { ip } : {}) } : {}),
       };
-      // The complete record, durably, last: it names a bundle and a mounted snapshot that exist.
-      this.writeRecord(record);
+      // The complete record, durably, last: it names a bundle and a mounted snapshot that exist. Its
+      // fsync on the pool: other requests (a pod's pause start, its network) go on meanwhile.
+      await writeJsonAtomicAsync(this.layout.recordFile(id), record);
       tm.mark('record');
       tm.end();
       return record;

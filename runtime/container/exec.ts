@@ -87,6 +87,6 @@ export async function execInContainer(rt: Runtime, o: ExecOptions): Promise<Exec
       await cg.addProcess(pid);
     },
   });
-  if (o.pidFile) writeFileAtomic(o.pidFile, String(h.pid));
+  if (o.pidFile) writeFileAtomic(o.pidFile, String(h.pid), 0o644, { durable: false }); // a live process's pid: as create's
   return h;
 }
