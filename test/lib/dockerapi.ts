@@ -60,11 +60,12 @@ export async function startApiServer(opts: { serve?: boolean } = {}): Promise<Ap
   const socket = path.join(state, 'docker.sock');
   // a caller that chose a CNI config (BERTH_CNI_CONF_DIR) cleans up after it itself
   const network = process.env.BERTH_CNI_CONF_DIR ? undefined : testCniNetwork(root, state);
-  const argv = opts.serve
-    ? [path.join(REPO, 'bin', 'berth-node'), '--root', root, '--state', state, 'serve', '--docker-socket', socket, '--cri-socket', path.join(state, 'cri.sock')]
-    : ['--import', 'tsx', path.join(REPO, 'dockerapi/main.ts'), '--socket', socket, '--root', root, '--state', state, '--debug'];
+  // `serve` through bin/berth, as a user starts it: its client execs Node with the daemon's heap flags
+  const [cmd, argv] = opts.serve
+    ? [path.join(REPO, 'bin', 'berth'), ['--root', root, '--state', state, 'serve', '--docker-socket', socket, '--cri-socket', path.join(state, 'cri.sock')]]
+    : [process.execPath, ['--import', 'tsx', path.join(REPO, 'dockerapi/main.ts'), '--socket', socket, '--root', root, '--state', state, '--debug']];
   const ready = opts.serve ? 'Docker API listening on' : 'listening on';
-  const child = spawn(process.execPath, argv,
+  const child = spawn(cmd, argv,
     { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...(network ? { BERTH_CNI_CONF_DIR: network.confDir } : {}) } });
   let out = '';
   child.stdout!.on('data', (d) => { out += d; });
