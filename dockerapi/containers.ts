@@ -71,7 +71,8 @@ export const containerRoutes: Route[] = [
     const req = toCreateRequest(body, name);
     let rec;
     try {
-      rec = await c.b.engine.create(req);
+      // as dockerd, a bridge container gets its network at start: the setup overlaps the client's attach and wait
+      rec = await c.b.engine.create({ ...req, networkAtStart: true });
     } catch (e) {
       if (e instanceof BerthError && e.code === 'NOT_FOUND' && /image/i.test(e.message)) throw notFound(`No such image: ${body.Image}`);
       if (e instanceof BerthError && e.code === 'ALREADY_EXISTS') {

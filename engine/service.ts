@@ -25,7 +25,7 @@ import { writeEtcFiles } from './etc-files.js';
 import { resolveUser } from './resolve-user.js';
 import { Layout, type EngineConfig } from './layout.js';
 import { REPO_ROOT } from '../lib/paths.js';
-import { NetworkManager, type PortMappingInput } from './network/index.js';
+import { NetworkManager, type NetworkSetup, type PortMappingInput } from './network/index.js';
 import { generateName, newContainerId, validateName } from './names.js';
 import { NameIndex } from './name-index.js';
 import { needsCleanup, noteUserStop, restartView, waitStopped } from './container-exit.js';
@@ -61,6 +61,12 @@ export interface CreateRequest extends Omit<ContainerOptions, 'id' | 'rootfs' | 
   logPath?: string;
   /** named volumes: name:/path[:ro] become binds of <root>/volumes/<name>/_data */
   volumes?: { name: string; destination: string; readonly?: boolean }[];
+  /**
+   * bridge: create returns while the network is still being set up, and start waits for it (Docker
+   * gives a container its address at start too). Only for a caller that outlives the create (a server):
+   * the setup runs in this process.
+   */
+  networkAtStart?: boolean;
 }
 
 /** 'restarting': a restart policy is about to start it again (engine/container-exit.ts) */
@@ -95,6 +101,8 @@ export class ContainerService {
   }
 
   private nm?: NetworkManager;
+  /** Network setups begun by a create with networkAtStart, until the container's start takes them. */
+  private readonly pendingNetworks = new Map<string, Promise<NetworkSetup>>();
   /** CNI networking for `--network bridge`: results under <root>/network, namespaces under <state>/netns. */
   network(): NetworkManager {
     this.nm ??= new NetworkManager({
@@ -343,7 +351,11 @@ export class ContainerService {
       const hostNetwork = req.network === 'host';
       let network: ContainerOptions['network'] = req.network === 'bridge' ? undefined : req.network;
       let ip: string | undefined;
-      if (netSetup) {
+      if (netSetup && req.networkAtStart) {
+        // the namespace's path is known before it exists: the runtime's create (at start) needs the file
+        network = { netnsPath: this.network().netnsFor(id).path };
+        this.pendingNetworks.set(id, netSetup);
+      } else if (netSetup) {
         const setup = await netSetup;
         network = { netnsPath: setup.netnsPath };
         ip = setup.ip;
@@ -390,7 +402,10 @@ export class ContainerService {
       await Promise.allSettled([mounting, configWritten]);
       if (mounted) try { unmountAll(this.layout.rootfs(id)); } catch { /* best effort: rm retries */ }
       if (snapshotKey) await this.snapshotter.remove(snapshotKey).catch(() => undefined);
-      if (networked) await this.network().teardownNetwork(id).catch(() => undefined);
+      if (networked) {
+        this.pendingNetworks.delete(id);
+        await this.network().teardownNetwork(id).catch(() => undefined); // after the setup: serialized per id
+      }
       fs.rmSync(dir, { recursive: true, force: true });
       await this.releaseName(name, id).catch(() => undefined); // else stale: free all the same
       discardCgroup(cgroupsPath, id);
@@ -465,6 +480,8 @@ export class ContainerService {
       await embedPlanner(this.layout.cfg.state);
     }
     tm.mark('planner');
+    await this.networkAtStart(r);
+    tm.mark('network');
     // a restart's cleanup above removed the cgroup: made again before the monitor starts
     prepareCgroup(cgroupsPathOf(r), r.id);
     const m = await timed(timeline, 'create', () => createUnderMonitor({
@@ -491,6 +508,35 @@ export class ContainerService {
     tm.mark('record');
     tm.end();
     return m;
+  }
+
+  /**
+   * A bridge container created with networkAtStart has no address yet: its setup (begun by the create
+   * in this process) is awaited; one begun elsewhere is read from the network's record, and one that
+   * never finished (its creator died) is undone and made again. The address then goes into the record
+   * and the container's hosts file (bind-mounted by the runtime's create, which comes after).
+   */
+  private async networkAtStart(r: ContainerRecord): Promise<void> {
+    if (r.network !== 'bridge' || r.ip) return;
+    const pending = this.pendingNetworks.get(r.id);
+    let setup: NetworkSetup;
+    if (pending) {
+      this.pendingNetworks.delete(r.id);
+      setup = await pending;
+    } else {
+      const nm = this.network();
+      try {
+        setup = nm.networkStatus(r.id);
+      } catch (e) {
+        if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e;
+        await nm.teardownNetwork(r.id);
+        setup = await nm.setupNetwork({ id: r.id, portMappings: (r.options as { publish?: PortMappingInput[] } | undefined)?.publish });
+      }
+    }
+    const o = r.options as { hostname?: string } | undefined;
+    writeEtcFiles(r.bundle, { hostname: o?.hostname ?? r.id.slice(0, 12), hostNetwork: false, ip: setup.ip });
+    r.ip = setup.ip;
+    if (setup.ip) this.writeRecord({ ...this.readRecord(r.id), ip: setup.ip }, { durable: false });
   }
 
   /** The monitor's exit command: `berth container cleanup <id>` when an exit needs handling (--rm, --restart). */
@@ -677,6 +723,7 @@ export class ContainerService {
   }
 
   private async removeLocked(r: ContainerRecord, opts: { force?: boolean; onGone?: () => void }): Promise<ContainerRecord> {
+    this.pendingNetworks.delete(r.id); // never started: its teardown below comes after the setup (serialized per id)
     const tm = opTimer('engine', 'remove', r.id.slice(0, 12));
     const v = this.view(r);
     if ((v.status === 'running' || v.status === 'paused') && !opts.force) {
