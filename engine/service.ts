@@ -417,12 +417,12 @@ export class ContainerService {
     const ref = req.image!;
     const policy = req.pull ?? 'missing';
     if (policy !== 'always') {
-      try { return this.images.inspect(ref); } catch (e) {
+      try { return this.images.resolve(ref); } catch (e) {
         if (!(e instanceof BerthError && e.code === 'NOT_FOUND') || policy === 'never') throw e;
       }
     }
     await timed(timeline, 'pull', () => this.pull(ref, { platform: req.platform, registry: req.registry, onEvent: req.onPullEvent }));
-    return this.images.inspect(ref);
+    return this.images.resolve(ref);
   }
 
   /** Pull and unpack an image (what `berth pull` does too). */

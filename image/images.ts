@@ -97,6 +97,14 @@ export class ImageService {
     return details(this.content, this.recordsFor(query));
   }
 
+  /**
+   * The image `query` names, for a container's create: its names are just that one (inspect reads
+   * every other image's manifest to find the names sharing its ID: a cost that grows with the store).
+   */
+  resolve(query: string): ImageDetails {
+    return details(this.content, [findImage(this.images, query, this.content)]);
+  }
+
   tag(source: string, target: string): string {
     const rec = findImage(this.images, source, this.content);
     const ref = parseReference(target);

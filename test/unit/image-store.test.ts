@@ -46,6 +46,13 @@ test('load names, tag, lookup by ID prefix, inspect, remove', async () => {
   assert.equal(byId.names.sort(), ['docker.io/library/app:latest', 'example.com/team/app:v1']);
   assert.equal(byId.layers.map((l) => l.chainId), chainIds(img.layers.map((l) => l.diffId)));
   assert.is(byId.topChainId, byId.layers[2].chainId);
+  // what a create resolves: the same image, named by the one name asked for
+  const forCreate = svc.resolve('app');
+  assert.is(forCreate.id, byId.id);
+  assert.equal(forCreate.names, ['docker.io/library/app:latest']);
+  assert.equal(forCreate.layers, byId.layers);
+  assert.is(forCreate.topChainId, byId.topChainId);
+  assert.throws(() => svc.resolve('nosuch'), /not known locally/);
   const cc = svc.containerConfig('app');
   assert.equal(cc.env, ['PATH=/bin', 'MARKER=one']);
   assert.is(cc.stopSignal, 'SIGQUIT');
