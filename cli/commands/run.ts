@@ -16,7 +16,8 @@ export const register: Register = (program, globals) => {
       const g = globals();
       if (!image && !o.rootfs) throw Object.assign(new Error('"berth run" requires an image (or --rootfs DIR)'), { exitCode: 125 });
       const svc = containerService(g);
-      const rec = await svc.create(toCreateRequest(g, image, command, o, Boolean(o.detach)));
+      // the start follows in this process: a bridge network is set up while the create finishes
+      const rec = await svc.create({ ...toCreateRequest(g, image, command, o, Boolean(o.detach)), networkAtStart: true });
       mark('created');
       if (o.detach) {
         try {
