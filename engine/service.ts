@@ -31,6 +31,7 @@ import { NameIndex } from './name-index.js';
 import { needsCleanup, noteUserStop, restartView, waitStopped } from './container-exit.js';
 import { opTimer } from '../lib/op-timer.js';
 import { discardCgroup, prepareCgroup } from './cgroup-prepare.js';
+import { oomEventsFile } from '../runtime/cgroups/index.js';
 import { finishInterruptedRemovals } from './interrupted-removals.js';
 
 export type PullPolicy = 'missing' | 'always' | 'never';
@@ -487,7 +488,7 @@ export class ContainerService {
     const m = await timed(timeline, 'create', () => createUnderMonitor({
       id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
       dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdinOnce ?? r.stdin, ttySize: opts.ttySize,
-      oomFile: oomFileFor(r.id, (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath),
+      oomFile: oomEventsFile(cgroupsPathOf(r), r.id),
       exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0), monitors: this.cfg.monitorStandby,
     })).catch((e: unknown) => {
       // the runtime's failed create undid its own; the dirs made above are ours to take back
@@ -920,9 +921,3 @@ function cgroupsPathOf(r: ContainerRecord): string {
   return (r.options as { cgroupsPath?: string } | undefined)?.cgroupsPath ?? defaultCgroupsPath(r.id);
 }
 
-function oomFileFor(id: string, cgroupsPath?: string): string | undefined {
-  const rel = cgroupsPath && cgroupsPath.startsWith('/') ? cgroupsPath : defaultCgroupsPath(id);
-  if (fs.existsSync('/sys/fs/cgroup/memory')) return `/sys/fs/cgroup/memory${rel}/memory.oom_control`;
-  if (fs.existsSync('/sys/fs/cgroup/cgroup.controllers')) return `/sys/fs/cgroup${rel}/memory.events`;
-  return undefined;
-}

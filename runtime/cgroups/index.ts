@@ -63,6 +63,18 @@ export function prepareCgroupDirs(cgroupsPath: string, id: string): void {
   cgroupManagerFor({ cgroupsPath, id }).create();
 }
 
+/**
+ * The file whose change tells a watcher the kernel OOM-killed in the container's cgroup: v1's
+ * memory.oom_control (its oom_kill count), v2's memory.events; undefined without a memory hierarchy.
+ */
+export function oomEventsFile(cgroupsPath: string | undefined, id: string): string | undefined {
+  let paths: Record<string, string>;
+  try { paths = cgroupManagerFor({ cgroupsPath, id }).paths(); } catch { return undefined; }
+  if (paths.memory) return path.join(paths.memory, 'memory.oom_control');
+  const keys = Object.keys(paths);
+  return keys.length === 1 && paths.unified ? path.join(paths.unified, 'memory.events') : undefined;
+}
+
 /** Removes the leaf dirs prepareCgroupDirs made, where they are empty; ancestors are their owner's. */
 export function discardCgroupDirs(cgroupsPath: string, id: string): void {
   for (const d of new Set(Object.values(cgroupManagerFor({ cgroupsPath, id }).paths()))) rmdirIfEmpty(d);
