@@ -44,6 +44,8 @@ const badAuthority = (x: HpackHeader) => x.name === ':authority' && x.value.incl
 
 const TYPE_SETTINGS = 0x4;
 const FLAG_ACK = 0x1;
+/** How long a new connection may go without a request before it is served through the filter. */
+const FIRST_REQUEST_WAIT_MS = 200;
 /** An empty SETTINGS frame: the server's connection preface, all defaults. */
 const EMPTY_SETTINGS = frame(TYPE_SETTINGS, 0, 0, Buffer.alloc(0));
 
@@ -69,7 +71,8 @@ function decodeBlock(decoder: ReturnType<Hpack['decompressor']['create']>, block
  * itself (what was read put back) when the authority is fine, else the filter over it.
  * Go clients send no request before the server's SETTINGS: an empty one goes out at once, and the
  * client's ACK of it is taken out of the stream (nghttp2 sends SETTINGS of its own and would take an
- * ACK it did not ask for as a protocol error); the handover waits for that ACK too.
+ * ACK it did not ask for as a protocol error); the handover waits for that ACK too. A client that
+ * makes no request soon (an idle channel that may still PING) gets the filter, which serves any.
  */
 export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket | Duplex) => void): void {
   sock.write(EMPTY_SETTINGS);
@@ -80,7 +83,28 @@ export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket
   let acked = false;
   let verdict: 'fine' | 'fix' | undefined;
   let block: Buffer[] | undefined;
-  const fail = (e: Error) => { sock.destroy(e); };
+  let idle = false;
+  let handedOver = false;
+  const fail = (e: Error) => { clearTimeout(timer); sock.destroy(e); };
+  const handOver = () => {
+    const v = verdict ?? (idle ? 'fix' : undefined);
+    if (handedOver || !acked || !v) return;
+    handedOver = true;
+    clearTimeout(timer);
+    sock.removeListener('data', onData);
+    sock.removeListener('error', fail);
+    sock.removeListener('close', onClose);
+    sock.pause();
+    const read = Buffer.concat([...kept, buf]);
+    if (v === 'fine') {
+      sock.unshift(read);
+      inject(sock);
+    } else {
+      inject(new AuthorityFix(sock, read));
+    }
+  };
+  const timer = setTimeout(() => { idle = true; handOver(); }, FIRST_REQUEST_WAIT_MS);
+  const onClose = () => clearTimeout(timer);
   const onData = (d: Buffer) => {
     if (prefaceLeft > 0) {
       const n = Math.min(prefaceLeft, d.length);
@@ -105,20 +129,11 @@ export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket
         try { verdict = decodeBlock(decoder, block!).some(badAuthority) ? 'fix' : 'fine'; } catch (e) { fail(e as Error); return; }
       }
     }
-    if (!acked || !verdict) return;
-    sock.removeListener('data', onData);
-    sock.removeListener('error', fail);
-    sock.pause();
-    const read = Buffer.concat([...kept, buf]);
-    if (verdict === 'fine') {
-      sock.unshift(read);
-      inject(sock);
-    } else {
-      inject(new AuthorityFix(sock, read));
-    }
+    handOver();
   };
   sock.on('data', onData);
   sock.on('error', fail);
+  sock.on('close', onClose);
 }
 
 export class AuthorityFix extends Duplex {
