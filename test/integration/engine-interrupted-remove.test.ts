@@ -7,9 +7,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { isRoot, skip } from '../lib/harness.js';
-import { IMAGE, envWithImage, mountsUnder, type Env } from '../lib/containers.js';
+import { BERTH, IMAGE, envWithImage, mountsUnder, type Env } from '../lib/containers.js';
 import { ContainerService } from '../../engine/service.js';
 import { BerthError } from '../../lib/errors.js';
 import { lockFile } from '../../lib/file-lock.js';
@@ -150,6 +150,27 @@ else {
     assert.not.ok(exists(tomb), 'tomb left after rm');
     assert.equal(mountsUnder(e.root), []);
     assert.is(await svc.snapshotter.stat(dead.snapshotKey!), undefined, 'snapshot left');
+  });
+
+  test('`berth serve` finishes what was left when it starts', async () => {
+    const dead = await svc.create({ image: IMAGE, command: ['true'] });
+    const tomb = renameAsKilledRemover(dead.id);
+    // the server's own helpers (spare namespace, standby monitors, prefetch) are not what this is about
+    const env = { ...process.env, BERTH_RUNTIME_BIN: e.runtime, BERTH_NETNS_SPARE: 'off', BERTH_MONITOR_STANDBY: 'off', BERTH_CGROUP_PREFETCH: 'off' };
+    const server = spawn(BERTH, ['--root', e.root, '--state', e.state, 'serve', '--no-docker', '--cri-socket', path.join(e.state, 'sweep-cri.sock')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    server.stdout!.on('data', (d) => { out += d; });
+    server.stderr!.on('data', (d) => { out += d; });
+    const exited = new Promise((r) => server.once('exit', r));
+    try {
+      for (let i = 0; i < 200 && exists(tomb) && server.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.not.ok(exists(tomb), `tomb left by the server: ${out}`);
+      assert.is(await svc.snapshotter.stat(dead.snapshotKey!), undefined, 'snapshot left');
+    } finally {
+      server.kill('SIGTERM');
+      await exited;
+    }
+    assert.equal(mountsUnder(e.root), []);
   });
 }
 
