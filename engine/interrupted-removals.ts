@@ -9,6 +9,7 @@ import { BerthError } from '../lib/errors.js';
 import { lockFile } from '../lib/file-lock.js';
 import { readJson } from '../lib/atomic-write.js';
 import { unmountAll } from '../snapshotter/mount.js';
+import { mountPoints } from '../lib/mountinfo.js';
 import { Monitor } from '../shim/index.js';
 import { checkContainerRecord, type ContainerRecord } from './container-record.js';
 import { discardCgroup } from './cgroup-prepare.js';
@@ -136,9 +137,7 @@ function deleteTomb(tomb: string): void {
 }
 
 function unmountUnder(dir: string): void {
-  const under = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-    .map((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((p): p is string => Boolean(p) && p!.startsWith(dir + '/'));
+  const under = mountPoints(fs.readFileSync('/proc/self/mountinfo', 'utf8')).filter((p) => p.startsWith(dir + '/'));
   // deepest first; a path stacked twice is gone after the first (unmountAll unmounts the whole stack)
   for (const p of [...new Set(under)].sort((a, b) => b.length - a.length)) unmountAll(p);
 }

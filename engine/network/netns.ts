@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { alreadyExists, internal, invalidArgument } from '../../lib/errors.js';
 import { withLock } from '../../lib/file-lock.js';
+import { mountPoints } from '../../lib/mountinfo.js';
 import { mount, umount2, MS, MNT_DETACH, SyscallError } from '../../native/ffi.js';
 import { runTool } from './run-tool.js';
 
@@ -41,9 +42,7 @@ export function isNamespaceFile(file: string): boolean {
 
 function isMountPoint(dir: string): boolean {
   const target = path.resolve(dir);
-  const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
-  // Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
-  return lines.some((l) => l.split(' ')[4]?.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))) === target);
+  return mountPoints(fs.readFileSync('/proc/self/mountinfo', 'utf8')).includes(target);
 }
 
 /** Dirs this process made shared mount points (a pod start need not read mountinfo again). */

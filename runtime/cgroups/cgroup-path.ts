@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { invalidArgument, failedPrecondition } from '../../lib/errors.js';
+import { unescapeMountField } from '../../lib/mountinfo.js';
 
 /** Relative and empty cgroupsPaths go below this absolute parent, never below our own cgroup. */
 export const BERTH_PARENT = '/berth';
@@ -50,10 +51,6 @@ export interface CgroupMount {
   version: 1 | 2;
 }
 
-function unescapeMountinfo(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 export function parseMountinfo(text: string): CgroupMount[] {
   const out: CgroupMount[] = [];
   for (const line of text.split('\n')) {
@@ -63,8 +60,8 @@ export function parseMountinfo(text: string): CgroupMount[] {
     const pre = line.slice(0, sep).split(' ');
     const post = line.slice(sep + 3).split(' ');
     const fstype = post[0];
-    const root = unescapeMountinfo(pre[3] ?? '/');
-    const mountpoint = unescapeMountinfo(pre[4] ?? '');
+    const root = unescapeMountField(pre[3] ?? '/');
+    const mountpoint = unescapeMountField(pre[4] ?? '');
     if (fstype === 'cgroup2') {
       out.push({ controllers: ['unified'], mountpoint, root, version: 2 });
     } else if (fstype === 'cgroup') {
