@@ -42,6 +42,38 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer): 
 
 const badAuthority = (x: HpackHeader) => x.name === ':authority' && x.value.includes('/');
 
+interface Frame { type: number; flags: number; streamId: number; whole: Buffer; payload: Buffer }
+
+/** Splits what a client sends into its connection preface and whole frames; a partial frame waits for more. */
+class FrameSplitter {
+  private prefaceLeft = PREFACE_LEN;
+  private buf: Buffer = Buffer.alloc(0);
+
+  /** What `d` completes: bytes of the preface (to pass on as they are) and whole frames. */
+  push(d: Buffer): { preface?: Buffer; frames: Frame[] } {
+    let preface: Buffer | undefined;
+    if (this.prefaceLeft > 0) {
+      const n = Math.min(this.prefaceLeft, d.length);
+      preface = d.subarray(0, n);
+      this.prefaceLeft -= n;
+      d = d.subarray(n);
+    }
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    const frames: Frame[] = [];
+    while (this.buf.length >= FRAME_HEADER) {
+      const len = this.buf.readUIntBE(0, 3);
+      if (this.buf.length < FRAME_HEADER + len) break;
+      const whole = this.buf.subarray(0, FRAME_HEADER + len);
+      frames.push({ type: whole[3], flags: whole[4], streamId: whole.readUInt32BE(5) & 0x7fffffff, whole, payload: whole.subarray(FRAME_HEADER) });
+      this.buf = this.buf.subarray(FRAME_HEADER + len);
+    }
+    return { preface, frames };
+  }
+
+  /** The bytes of a frame that is not whole yet. */
+  get rest(): Buffer { return this.buf; }
+}
+
 const TYPE_SETTINGS = 0x4;
 const FLAG_ACK = 0x1;
 /** How long a new connection may go without a request before it is served through the filter. */
@@ -77,9 +109,8 @@ function decodeBlock(decoder: ReturnType<Hpack['decompressor']['create']>, block
 export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket | Duplex) => void): void {
   sock.write(EMPTY_SETTINGS);
   const decoder = hpack.decompressor.create({ table: { size: TABLE_SIZE } });
+  const split = new FrameSplitter();
   const kept: Buffer[] = [];
-  let buf: Buffer = Buffer.alloc(0);
-  let prefaceLeft = PREFACE_LEN;
   let acked = false;
   let verdict: 'fine' | 'fix' | undefined;
   let block: Buffer[] | undefined;
@@ -95,7 +126,7 @@ export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket
     sock.removeListener('error', fail);
     sock.removeListener('close', onClose);
     sock.pause();
-    const read = Buffer.concat([...kept, buf]);
+    const read = Buffer.concat([...kept, split.rest]);
     if (v === 'fine') {
       sock.unshift(read);
       inject(sock);
@@ -106,24 +137,14 @@ export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket
   const timer = setTimeout(() => { idle = true; handOver(); }, FIRST_REQUEST_WAIT_MS);
   const onClose = () => clearTimeout(timer);
   const onData = (d: Buffer) => {
-    if (prefaceLeft > 0) {
-      const n = Math.min(prefaceLeft, d.length);
-      kept.push(d.subarray(0, n));
-      prefaceLeft -= n;
-      d = d.subarray(n);
-    }
-    buf = buf.length ? Buffer.concat([buf, d]) : d;
-    while (buf.length >= FRAME_HEADER) {
-      const len = buf.readUIntBE(0, 3);
-      if (buf.length < FRAME_HEADER + len) break;
-      const type = buf[3], flags = buf[4];
-      const whole = buf.subarray(0, FRAME_HEADER + len);
-      buf = buf.subarray(FRAME_HEADER + len);
+    const { preface, frames } = split.push(d);
+    if (preface) kept.push(preface);
+    for (const { type, flags, whole, payload } of frames) {
       if (type === TYPE_SETTINGS && flags & FLAG_ACK && !acked) { acked = true; continue; }
       kept.push(whole);
       if (verdict) continue;
-      if (type === TYPE_HEADERS) block = [headersFragment(flags, whole.subarray(FRAME_HEADER))];
-      else if (type === TYPE_CONTINUATION && block) block.push(whole.subarray(FRAME_HEADER));
+      if (type === TYPE_HEADERS) block = [headersFragment(flags, payload)];
+      else if (type === TYPE_CONTINUATION && block) block.push(payload);
       else continue;
       if (flags & FLAG_END_HEADERS) {
         try { verdict = decodeBlock(decoder, block!).some(badAuthority) ? 'fix' : 'fine'; } catch (e) { fail(e as Error); return; }
@@ -137,8 +158,7 @@ export function acceptGrpcConnection(sock: net.Socket, inject: (conn: net.Socket
 }
 
 export class AuthorityFix extends Duplex {
-  private buf: Buffer = Buffer.alloc(0);
-  private prefaceLeft = PREFACE_LEN;
+  private split = new FrameSplitter();
   private pending?: { streamId: number; flags: number; block: Buffer[] };
   private decoder = hpack.decompressor.create({ table: { size: TABLE_SIZE } });
   private encoder = hpack.compressor.create({ table: { size: TABLE_SIZE } });
@@ -174,22 +194,9 @@ export class AuthorityFix extends Duplex {
 
   private rewriteChunk(d: Buffer): Buffer {
     const out: Buffer[] = [];
-    if (this.prefaceLeft > 0) {
-      const n = Math.min(this.prefaceLeft, d.length);
-      out.push(d.subarray(0, n));
-      this.prefaceLeft -= n;
-      d = d.subarray(n);
-    }
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    while (this.buf.length >= FRAME_HEADER) {
-      const len = this.buf.readUIntBE(0, 3);
-      if (this.buf.length < FRAME_HEADER + len) break;
-      const type = this.buf[3];
-      const flags = this.buf[4];
-      const streamId = this.buf.readUInt32BE(5) & 0x7fffffff;
-      const whole = this.buf.subarray(0, FRAME_HEADER + len);
-      const payload = whole.subarray(FRAME_HEADER);
-      this.buf = this.buf.subarray(FRAME_HEADER + len);
+    const { preface, frames } = this.split.push(d);
+    if (preface) out.push(preface);
+    for (const { type, flags, streamId, whole, payload } of frames) {
       if (type === TYPE_HEADERS) {
         this.pending = { streamId, flags, block: [headersFragment(flags, payload)] };
       } else if (type === TYPE_CONTINUATION && this.pending) {
