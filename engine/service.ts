@@ -348,7 +348,7 @@ export class ContainerService {
         if (!fs.statSync(rootfs, { throwIfNoEntry: false })?.isDirectory()) throw invalidArgument(`--rootfs ${rootfs} is not a directory`);
       }
 
-      const hostname = req.hostname ?? id.slice(0, 12);
+      const hostname = hostnameOf(id, req.hostname);
       const hostNetwork = req.network === 'host';
       let network: ContainerOptions['network'] = req.network === 'bridge' ? undefined : req.network;
       let ip: string | undefined;
@@ -486,7 +486,7 @@ export class ContainerService {
     // a restart's cleanup above removed the cgroup: made again before the monitor starts
     prepareCgroup(cgroupsPathOf(r), r.id);
     const m = await timed(timeline, 'create', () => createUnderMonitor({
-      id: r.id, bundle: r.bundle, runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot],
+      id: r.id, bundle: r.bundle, ...this.engineRuntime(),
       dir: mdir, logPath: logPathOf(r) ?? this.layout.logPath(r.id), tty: r.tty, stdin: r.stdin, stdinOnce: r.stdinOnce ?? r.stdin, ttySize: opts.ttySize,
       oomFile: oomEventsFile(cgroupsPathOf(r), r.id),
       exitCommand: this.exitCommand(r, opts.removeGraceSec ?? 0), monitors: this.cfg.monitorStandby,
@@ -534,8 +534,7 @@ export class ContainerService {
         setup = await nm.setupNetwork({ id: r.id, portMappings: (r.options as { publish?: PortMappingInput[] } | undefined)?.publish });
       }
     }
-    const o = r.options as { hostname?: string } | undefined;
-    writeEtcFiles(r.bundle, { hostname: o?.hostname ?? r.id.slice(0, 12), hostNetwork: false, ip: setup.ip });
+    writeEtcFiles(r.bundle, { hostname: hostnameOf(r.id, (r.options as { hostname?: string } | undefined)?.hostname), hostNetwork: false, ip: setup.ip });
     r.ip = setup.ip;
     if (setup.ip) this.writeRecord({ ...this.readRecord(r.id), ip: setup.ip }, { durable: false });
   }
@@ -664,7 +663,18 @@ export class ContainerService {
   private runtimeOf(r: ContainerRecord): { runtime: string; runtimeArgs: string[] } {
     const m = this.monitor(r);
     if (m) return { runtime: m.session.runtime, runtimeArgs: m.session.runtimeArgs };
+    return this.engineRuntime();
+  }
+
+  private engineRuntime(): { runtime: string; runtimeArgs: string[] } {
     return { runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] };
+  }
+
+  /** The runtime's forced delete: through the container's monitor, else (a session a crash emptied) by this engine's runtime. */
+  private async deleteRuntime(id: string, m: Monitor | undefined): Promise<void> {
+    if (m) return this.runtimeDelete(m);
+    const { runRuntime } = await import('../shim/runtime-cli.js');
+    await runRuntime(this.engineRuntime(), ['delete', '--force', id]);
   }
 
   // ---- remove -------------------------------------------------------------------------
@@ -675,28 +685,28 @@ export class ContainerService {
   finishInterruptedRemovals(): Promise<number> {
     return finishInterruptedRemovals({
       containers: this.layout.containers,
-      deleteRuntime: async (id, m) => {
-        if (m) return this.runtimeDelete(m);
-        const { runRuntime } = await import('../shim/runtime-cli.js');
-        await runRuntime({ runtime: this.layout.runtimePath(), runtimeArgs: ['--root', this.layout.runtimeRoot] }, ['delete', '--force', id]);
-      },
+      deleteRuntime: (id, m) => this.deleteRuntime(id, m),
       teardownNetwork: (id) => this.network().teardownNetwork(id),
-      removeSnapshot: (key) => this.snapshotter.remove(key, { durable: false })
-        .catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; }),
+      removeSnapshot: (key) => this.removeSnapshot(key),
       cgroupsPath: cgroupsPathOf,
       releaseName: (name, id) => this.releaseName(name, id),
     });
   }
 
+  /**
+   * A removed container's snapshot, without fsync (GC collects one whose removal an OS crash undid:
+   * cli/commands/rmi.ts snapshotCollector); one already gone is fine.
+   */
+  private removeSnapshot(key: string): Promise<void> {
+    return this.snapshotter.remove(key, { durable: false })
+      .catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; });
+  }
+
   private async cleanupRuntime(r: ContainerRecord): Promise<void> {
     const m = this.monitor(r);
-    if (m) await this.runtimeDelete(m).catch(() => undefined);
-    else if (fs.existsSync(this.layout.monitorDir(r.id))) {
-      // A run whose session.json a crash emptied: the runtime may still hold its state (a --state
-      // that is not tmpfs), which would refuse the next create under the same id.
-      const { runRuntime } = await import('../shim/runtime-cli.js');
-      await runRuntime(this.runtimeOf(r), ['delete', '--force', r.id]).catch(() => undefined);
-    }
+    // Without a session (a crash emptied session.json) but with a monitor dir, the runtime may still
+    // hold its state (a --state that is not tmpfs), which would refuse the next create under the same id.
+    if (m || fs.existsSync(this.layout.monitorDir(r.id))) await this.deleteRuntime(r.id, m).catch(() => undefined);
   }
 
   /**
@@ -763,9 +773,7 @@ export class ContainerService {
     // Without fsync, and possibly outliving the directory: should an OS crash undo the removal or
     // this process die first, the snapshot is labelled with a container whose directory is gone, and
     // GC removes it (cli/commands/rmi.ts snapshotCollector).
-    const snapshot = key ? this.snapshotter.remove(key, { durable: false })
-      .catch((e) => { if (!(e instanceof BerthError && e.code === 'NOT_FOUND')) throw e; })
-      .finally(() => tm.point('snapshot')) : undefined;
+    const snapshot = key ? this.removeSnapshot(key).finally(() => tm.point('snapshot')) : undefined;
     snapshot?.catch(() => undefined); // awaited below
     const settle = async () => {
       const failed = (await Promise.allSettled([runtime, network])).find((x): x is PromiseRejectedResult => x.status === 'rejected');
@@ -915,6 +923,8 @@ function frozenState(pid: number | undefined): 'paused' | 'running' | undefined 
 }
 
 const defaultCgroupsPath = (id: string) => `/berth/${id}`;
+/** The container's hostname: the one asked for, else its short id (as docker). */
+const hostnameOf = (id: string, asked: string | undefined) => asked ?? id.slice(0, 12);
 
 /** The cgroupsPath the container's spec has (build-spec.ts: the request's, or /berth/<id>). */
 function cgroupsPathOf(r: ContainerRecord): string {

@@ -133,7 +133,7 @@ export class ImageService {
 
   /** What a container made from this image starts with. */
   containerConfig(query: string): ContainerConfig & { imageId: Digest; name: string; chainIds: Digest[]; layers: LayerInfo[] } {
-    const d = details(this.content, [findImage(this.images, query, this.content)]);
+    const d = this.resolve(query);
     return { ...containerConfig(d.config), imageId: d.id, name: d.names[0] ?? query, chainIds: d.layers.map((l) => l.chainId), layers: d.layers };
   }
 

@@ -60,7 +60,7 @@ export const register: Register = (program, globals) => {
         process.stdout.write(`Docker API listening on ${docker.socketPath}\n`);
       }
       // Removals a killed CLI or server left half done: finished once, off the servers' way (it reports its own failures).
-      void new ContainerService({ root: g.root, state: g.state, runtime: process.env.BERTH_RUNTIME_BIN }).finishInterruptedRemovals();
+      void cri.ctx.svc.finishInterruptedRemovals();
       await new Promise<void>((resolve) => {
         const stop = () => { Promise.all(servers.map((s) => s.close())).finally(() => Promise.all([cgroupPrefetch.close(), monitorStandby.close()])).finally(resolve); };
         process.once('SIGTERM', stop);
