@@ -13,13 +13,19 @@ import { MONITOR_BIN, cleanupBundle, makeBundle, testRuntimes, until, type Bundl
 import { createContainer, readLogs, type CreateOptions } from '../../shim/index.js';
 import { MonitorStandby, standbyCount } from '../../shim/monitor-standby.js';
 
-/** A private copy of berth-monitor; removed with its dir. */
-function monitorCopy(): { dir: string; bin: string } {
+/** A private copy of berth-monitor; `remove` waits until no process runs it, then removes its dir. */
+function monitorCopy(): { dir: string; bin: string; remove(): Promise<void> } {
   const dir = tmpDir('berth-standby-');
   const bin = path.join(dir, 'berth-monitor');
   fs.copyFileSync(MONITOR_BIN, bin);
   fs.chmodSync(bin, 0o755);
-  return { dir, bin };
+  return {
+    dir, bin,
+    async remove() {
+      await until(() => processesOf(bin).length === 0, 'no monitor of this binary left');
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Live processes running exactly this binary (zombies left to a host init that reaps late are gone). */
@@ -85,8 +91,7 @@ else {
     } finally {
       await standby.close();
       await cleanupBundle(b, R);
-      await until(() => processesOf(c.bin).length === 0, 'no monitor of this binary left');
-      fs.rmSync(c.dir, { recursive: true, force: true });
+      await c.remove();
     }
   });
 
@@ -108,8 +113,7 @@ else {
       assert.is((await m.waitExit()).exitCode, 0);
     } finally {
       await cleanupBundle(b, R);
-      await until(() => processesOf(c.bin).length === 0, 'no monitor of this binary left');
-      fs.rmSync(c.dir, { recursive: true, force: true });
+      await c.remove();
     }
   });
 
@@ -132,8 +136,7 @@ else {
       assert.equal(fs.readdirSync(c.dir), ['berth-monitor'], 'it wrote nothing');
     } finally {
       if (owner.exitCode === null && owner.signalCode === null) owner.kill('SIGKILL');
-      await until(() => processesOf(c.bin).length === 0, 'no monitor of this binary left');
-      fs.rmSync(c.dir, { recursive: true, force: true });
+      await c.remove();
     }
   });
 
@@ -165,8 +168,7 @@ else {
     } finally {
       await standby.close();
       await cleanupBundle(b, R);
-      await until(() => processesOf(c.bin).length === 0, 'no monitor of this binary left');
-      fs.rmSync(c.dir, { recursive: true, force: true });
+      await c.remove();
     }
   });
 
@@ -189,8 +191,7 @@ else {
     } finally {
       await standby.close();
       for (const b of bundles) await cleanupBundle(b, R);
-      await until(() => processesOf(c.bin).length === 0, 'no monitor of this binary left');
-      fs.rmSync(c.dir, { recursive: true, force: true });
+      await c.remove();
     }
   });
 
@@ -204,7 +205,7 @@ else {
       assert.equal(processesOf(c.bin), []);
     } finally {
       await standby.close();
-      fs.rmSync(c.dir, { recursive: true, force: true });
+      await c.remove();
     }
   });
 }
